@@ -1,0 +1,1 @@
+"""Fitting scaling laws: the estimator, bootstrap, diagnostics and backtests."""

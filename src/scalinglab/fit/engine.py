@@ -1,0 +1,390 @@
+"""The estimator: robust loss in log space, variable projection, multi-start, batched LM.
+
+The objective is Chinchilla's (Hoffmann et al. 2022; Besiroglu et al. 2024):
+``sum_i w_i * Huber_delta(log f(x_i) - log y_i)``, delta = 1e-3 by default.
+
+1. **Starts by variable projection.** On a grid of the nonlinear parameters (exponents) the
+   linear ones (E, A, B) are solved exactly by non-negative least squares on relative
+   residuals, ``(f - y)/y ~ log f - log y``. This turns a badly conditioned 5-D search into a
+   2-D one (Xu et al. 2026), so a coarse grid already lands in the right basin.
+2. **Polish by batched Levenberg-Marquardt** on the exact Huber objective, all free parameters
+   at once, with Huber handled by iteratively reweighted least squares. The solver works on a
+   batch of parameter sets in one set of numpy operations, so the best starts, the bootstrap
+   replicates and the leave-one-out refits are all one call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..laws.base import Law, Parameter
+
+#: Most grid points evaluated by variable projection before the local search.
+MAX_GRID_POINTS = 4096
+
+
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber loss, as ``scipy.special.huber(delta, r)``: r^2/2 inside delta, linear outside."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+class ParameterSpace:
+    """Which parameters are free, and their bounds in search coordinates ``u``.
+
+    ``u`` holds the nonlinear parameters first (log of log-scale ones), then the linear ones
+    *rescaled*: each linear coefficient multiplies its basis function divided by the basis's
+    value at the data's geometric centre. For ``A * N**-alpha`` that is ``A' * (N/N_0)**-alpha`` with
+    ``N_0`` the data's centre, which removes the near-collinearity of ``A`` and ``alpha``
+    (the ill-conditioning Xu et al. 2026 describe) without changing the model.
+    """
+
+    def __init__(self, law: Law, fixed: Mapping[str, float]) -> None:
+        self.law = law
+        self.fixed = {k: float(v) for k, v in fixed.items()}
+        free = [p for p in law.parameters if p.name not in self.fixed]
+        self.nonlinear: list[Parameter] = [p for p in free if not p.linear]
+        self.linear: list[Parameter] = [p for p in free if p.linear]
+        self.free: list[Parameter] = self.nonlinear + self.linear
+        self.names = [p.name for p in self.free]
+        self.lower = np.array([self._to_u(p, p.lower) for p in self.free])
+        self.upper = np.array([self._to_u(p, p.upper) for p in self.free])
+        self.n_nonlinear = len(self.nonlinear)
+
+    @staticmethod
+    def _to_u(p: Parameter, x: float) -> float:
+        if p.log_scale:
+            return math.log(x) if x > 0 else -math.inf
+        return x
+
+    def nonlinear_values(self, u: np.ndarray) -> dict[str, np.ndarray | float]:
+        """Fixed values and the nonlinear parameters of a batch ``u`` (S, k) as (S, 1) columns."""
+        out: dict[str, np.ndarray | float] = dict(self.fixed)
+        for i, p in enumerate(self.nonlinear):
+            col = u[:, i : i + 1]
+            out[p.name] = np.exp(col) if p.log_scale else col
+        return out
+
+
+@dataclass
+class Problem:
+    """Observations of one metric, ready for the estimator."""
+
+    law: Law
+    data: dict[str, np.ndarray]
+    y: np.ndarray
+    groups: np.ndarray  # run index of each observation, for resampling whole runs
+    space: ParameterSpace
+    delta: float = 1e-3
+
+    def __post_init__(self) -> None:
+        # The data's centre (geometric where positive): where linear terms are normalised.
+        self.centre = {
+            k: np.array([np.exp(np.mean(np.log(v))) if np.all(v > 0) else np.mean(v)])
+            for k, v in self.data.items()
+        }
+        with np.errstate(all="ignore"):
+            self.log_y = np.log(self.y)
+
+    @property
+    def n_groups(self) -> int:
+        return int(self.groups.max()) + 1 if len(self.groups) else 0
+
+    def _parts(self, u: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+        """Rescaled basis of each free linear parameter, the offset, and the rescaling factors."""
+        shape = (u.shape[0], self.y.shape[0])
+        values = self.space.nonlinear_values(u)
+        basis, offset = self.law.basis_and_offset(self.data, values, shape)
+        by_name = dict(zip(self.law.decomposition.linear, basis, strict=True))
+        centre_basis, _ = self.law.basis_and_offset(self.centre, values, (u.shape[0], 1))
+        scaled: dict[str, np.ndarray] = {}
+        scales: dict[str, np.ndarray] = {}
+        for (name, b), at_centre in zip(by_name.items(), centre_basis, strict=True):
+            if name in self.space.fixed:
+                offset = offset + self.space.fixed[name] * b
+                continue
+            scale = np.abs(at_centre)
+            scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+            scales[name] = scale
+            scaled[name] = b / scale
+        return scaled, offset, scales
+
+    def model(self, u: np.ndarray) -> np.ndarray:
+        """Predictions, shape (S, n), for a batch of search vectors."""
+        scaled, offset, _ = self._parts(u)
+        return self._combine(u, scaled, offset)
+
+    def _combine(self, u: np.ndarray, scaled: dict[str, np.ndarray], offset: np.ndarray) -> np.ndarray:
+        f = offset.copy()
+        for j, p in enumerate(self.space.linear):
+            f += u[:, self.space.n_nonlinear + j, None] * scaled[p.name]
+        return f
+
+    def natural(self, u: np.ndarray) -> np.ndarray:
+        """Search vectors (S, k) -> parameter values in natural units (S, k), free order."""
+        out = u.astype(float).copy()
+        for i, p in enumerate(self.space.nonlinear):
+            if p.log_scale:
+                out[:, i] = np.exp(u[:, i])
+        if self.space.linear:
+            _, _, scales = self._parts(u)
+            for j, p in enumerate(self.space.linear):
+                out[:, self.space.n_nonlinear + j] = u[:, self.space.n_nonlinear + j] / scales[p.name][:, 0]
+        return out
+
+    def search(self, natural: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`natural`."""
+        u = natural.astype(float).copy()
+        for i, p in enumerate(self.space.nonlinear):
+            if p.log_scale:
+                u[:, i] = np.log(natural[:, i])
+        if self.space.linear:
+            _, _, scales = self._parts(u)
+            for j, p in enumerate(self.space.linear):
+                u[:, self.space.n_nonlinear + j] = natural[:, self.space.n_nonlinear + j] * scales[p.name][:, 0]
+        return u
+
+    def residuals(self, f: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            r = np.log(f) - self.log_y
+        return np.where(np.isfinite(r), r, np.nan)
+
+    def objective(self, u: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
+        r = self.residuals(self.model(u))
+        total = np.sum(weights * huber(r, self.delta), axis=-1)
+        return np.where(np.isfinite(total), total, np.inf)
+
+    def jacobian(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions (S, n) and d log f / d u (S, n, k)."""
+        scaled, offset, _ = self._parts(u)
+        f = self._combine(u, scaled, offset)
+        cols = []
+        for i in range(self.space.n_nonlinear):
+            h = 1e-7 * np.maximum(np.abs(u[:, i : i + 1]), 1.0)
+            shifted = u.copy()
+            shifted[:, i : i + 1] += h
+            cols.append((self.model(shifted) - f) / h)
+        cols.extend(scaled[p.name] for p in self.space.linear)
+        with np.errstate(all="ignore"):
+            jac = np.stack(cols, axis=-1) / f[..., None]
+        return f, jac
+
+
+# -- starting points: variable projection on a grid ----------------------------------------
+
+
+def start_grid(space: ParameterSpace, rng: np.random.Generator) -> np.ndarray:
+    """Grid of nonlinear parameters (in u space), shape (G, n_nonlinear)."""
+    axes = [
+        np.array([ParameterSpace._to_u(p, g) for g in p.grid]) for p in space.nonlinear
+    ]  # fmt: skip
+    if not axes:
+        return np.zeros((1, 0))
+    total = math.prod(len(a) for a in axes)
+    if total <= MAX_GRID_POINTS:
+        return np.array(list(itertools.product(*axes)), dtype=float)
+    # Too many combinations: a seeded random subset of the product keeps the cost bounded.
+    picks = np.stack([rng.integers(0, len(a), MAX_GRID_POINTS) for a in axes], axis=-1)
+    return np.stack([a[picks[:, j]] for j, a in enumerate(axes)], axis=-1)
+
+
+def project_linear(problem: Problem, theta: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
+    """Best linear parameters for each row of ``theta`` (nonlinear, u space): full u (G, k).
+
+    Minimises ``sum w ((f - y)/y)^2`` over the linear parameters, non-negative where their
+    lower bound is 0, by enumerating active sets: exact for the handful of linear parameters a
+    law has, and vectorised across grid points.
+    """
+    space = problem.space
+    n_lin = len(space.linear)
+    u = np.concatenate([theta, np.zeros((theta.shape[0], n_lin))], axis=1)
+    if n_lin == 0:
+        return u
+    scaled, offset, _ = problem._parts(u)
+    phi = np.stack([scaled[p.name] for p in space.linear], axis=-1) / problem.y[:, None]
+    target = (problem.y - offset) / problem.y
+    w = np.broadcast_to(np.asarray(weights, dtype=float), target.shape)
+    good = np.isfinite(phi).all(axis=(1, 2)) & np.isfinite(target).all(axis=1)
+    phi = np.where(good[:, None, None], phi, 0.0)
+    target = np.where(good[:, None], target, 0.0)
+    gram = np.einsum("gn,gnk,gnl->gkl", w, phi, phi)
+    rhs = np.einsum("gn,gnk,gn->gk", w, phi, target)
+    base = np.einsum("gn,gn,gn->g", w, target, target)
+    nonneg = np.array([p.lower >= 0 for p in space.linear])
+    best_cost = np.full(theta.shape[0], np.inf)
+    best = np.zeros((theta.shape[0], n_lin))
+    ridge = 1e-12 * np.maximum(np.einsum("gkk->g", gram), 1e-300)
+    for mask_bits in itertools.product([False, True], repeat=int(nonneg.sum())):
+        active = ~nonneg
+        active[np.flatnonzero(nonneg)] = mask_bits
+        coef = np.zeros((theta.shape[0], n_lin))
+        if active.any():
+            idx = np.flatnonzero(active)
+            sub = gram[:, idx][:, :, idx] + ridge[:, None, None] * np.eye(len(idx))
+            coef[:, idx] = np.linalg.solve(sub, rhs[:, idx][..., None])[..., 0]
+        cost = base - 2 * np.einsum("gk,gk->g", coef, rhs) + np.einsum("gk,gkl,gl->g", coef, gram, coef)
+        feasible = (coef[:, nonneg] >= 0).all(axis=1) & (cost < best_cost)
+        best_cost = np.where(feasible, cost, best_cost)
+        best = np.where(feasible[:, None], coef, best)
+    u[:, space.n_nonlinear :] = best
+    u[~good, space.n_nonlinear :] = np.nan
+    return u
+
+
+# -- local search: batched Levenberg-Marquardt with Huber IRLS weights ----------------------
+
+
+@dataclass
+class LMResult:
+    u: np.ndarray  # (S, k)
+    objective: np.ndarray  # (S,)
+    converged: np.ndarray  # (S,) bool
+    iterations: int
+
+
+def levenberg_marquardt(
+    problem: Problem,
+    u0: np.ndarray,
+    weights: np.ndarray | float = 1.0,
+    *,
+    max_iter: int = 300,
+    ftol: float = 1e-12,
+) -> LMResult:
+    """Minimise the Huber objective from each row of ``u0`` (one batch, one loop).
+
+    ``weights`` broadcasts to (S, n): bootstrap counts or leave-one-out masks per row.
+    """
+    space = problem.space
+    u = np.clip(u0.astype(float).copy(), space.lower, space.upper)
+    S, k = u.shape
+    lam = np.full(S, 1e-3)
+    done = np.zeros(S, dtype=bool)
+    converged = np.zeros(S, dtype=bool)
+    w = np.broadcast_to(np.asarray(weights, dtype=float), (S, problem.y.shape[0]))
+    F = problem.objective(u, w)
+    eye = np.eye(k)
+    it = 0
+    for it in range(1, max_iter + 1):
+        todo = np.flatnonzero(~done)
+        if todo.size == 0:
+            break
+        ut, wt = u[todo], w[todo]
+        f, jac = problem.jacobian(ut)
+        r = problem.residuals(f)
+        bad = ~np.isfinite(r) | ~np.isfinite(jac).all(axis=-1)
+        r = np.where(bad, 0.0, r)
+        jac = np.where(bad[..., None], 0.0, jac)
+        omega = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
+        wo = wt * omega
+        grad = np.einsum("sn,sn,snk->sk", wo, r, jac)
+        hess = np.matmul(np.swapaxes(jac * wo[..., None], 1, 2), jac)
+        # Parameters at a bound whose gradient pushes outward stay there this step.
+        at_lower = (ut <= space.lower) & (grad > 0)
+        at_upper = (ut >= space.upper) & (grad < 0)
+        pinned = at_lower | at_upper
+        grad = np.where(pinned, 0.0, grad)
+        keep = ~pinned
+        hess = hess * keep[:, :, None] * keep[:, None, :] + eye * pinned[:, :, None]
+        diag = np.maximum(np.einsum("skk->sk", hess), 1e-30)
+        system = hess + lam[todo, None, None] * diag[:, :, None] * eye
+        try:
+            step = -np.linalg.solve(system, grad[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            step = -np.stack([np.linalg.lstsq(a, g, rcond=None)[0] for a, g in zip(system, grad, strict=True)])
+        trial = np.clip(ut + step, space.lower, space.upper)
+        F_trial = problem.objective(trial, wt)
+        F_old = F[todo]
+        accept = F_trial < F_old
+        improvement = np.where(accept, F_old - F_trial, 0.0)
+        u[todo[accept]] = trial[accept]
+        F[todo[accept]] = F_trial[accept]
+        lam[todo] = np.where(accept, lam[todo] / 3.0, lam[todo] * 4.0)
+        small = accept & (improvement <= ftol * np.maximum(np.abs(F_old), 1e-30))
+        stuck = lam[todo] > 1e12
+        finished = small | stuck
+        converged[todo[finished]] = True
+        done[todo[finished]] = True
+    return LMResult(u=u, objective=F, converged=converged, iterations=it)
+
+
+def best_fit(problem: Problem, *, n_starts: int = 8, seed: int = 0) -> tuple[LMResult, int]:
+    """Multi-start search: the best of ``n_starts`` LM runs from the best grid points.
+
+    Returns the LM result of the winner (batch of one) and the number of grid points tried.
+    """
+    rng = np.random.default_rng(seed)
+    theta = start_grid(problem.space, rng)
+    starts = project_linear(problem, theta)
+    scores = problem.objective(np.nan_to_num(starts, nan=0.0))
+    scores = np.where(np.isnan(starts).any(axis=1), np.inf, scores)
+    order = np.argsort(scores)
+    picked = starts[order[: max(1, n_starts)]]
+    picked = picked[np.isfinite(scores[order[: max(1, n_starts)]])]
+    if picked.size == 0:
+        picked = np.nan_to_num(starts[order[:1]], nan=1.0)
+    result = levenberg_marquardt(problem, picked)
+    i = int(np.argmin(result.objective))
+    return (
+        LMResult(result.u[i : i + 1], result.objective[i : i + 1], result.converged[i : i + 1], result.iterations),
+        len(theta),
+    )
+
+
+def bootstrap_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Observation weights (B, n) from resampling whole runs with replacement."""
+    n_groups = int(groups.max()) + 1
+    counts = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=n_boot)
+    return counts[:, groups].astype(float)
+
+
+def leave_one_group_out_weights(groups: np.ndarray) -> np.ndarray:
+    """Observation weights (G, n): row g drops every observation of run g."""
+    n_groups = int(groups.max()) + 1
+    return (groups[None, :] != np.arange(n_groups)[:, None]).astype(float)
+
+
+def refit_many(
+    problem: Problem,
+    u_start: np.ndarray,
+    weights: np.ndarray,
+    *,
+    max_iter: int = 60,
+    ftol: float = 1e-9,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> LMResult:
+    """Refit from ``u_start`` (1, k) under each row of ``weights`` (B, n), on all cores.
+
+    Used for bootstrap replicates and leave-one-out refits: every refit starts at the full-data
+    optimum, where a few dozen LM iterations suffice. Chunks run in threads, since numpy
+    releases the GIL inside its array operations; ``progress(done, total)`` follows them.
+    """
+    n = weights.shape[0]
+    workers = workers or min(os.cpu_count() or 1, max(1, n // 128))
+    # Chunks small enough for a progress bar to move, large enough to stay vectorised.
+    n_chunks = max(workers, min(20, n // 64)) if progress else workers
+    chunks = [c for c in np.array_split(np.arange(n), n_chunks) if len(c)]
+
+    def run(idx: np.ndarray) -> LMResult:
+        start = np.repeat(u_start, len(idx), axis=0)
+        return levenberg_marquardt(problem, start, weights[idx], max_iter=max_iter, ftol=ftol)
+
+    parts: list[LMResult] = []
+    with ThreadPoolExecutor(workers) as pool:
+        for part, idx in zip(pool.map(run, chunks), chunks, strict=True):
+            parts.append(part)
+            if progress:
+                progress(int(idx[-1]) + 1, n)
+    return LMResult(
+        u=np.concatenate([p.u for p in parts]),
+        objective=np.concatenate([p.objective for p in parts]),
+        converged=np.concatenate([p.converged for p in parts]),
+        iterations=max(p.iterations for p in parts),
+    )

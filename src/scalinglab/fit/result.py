@@ -1,0 +1,285 @@
+"""The result of a fit: the one object that predictions, plans and reports read.
+
+Like statsmodels' results, it explains itself (:meth:`FitResult.summary`), gives intervals
+(:meth:`FitResult.conf_int`) and predictions as a DataFrame (:meth:`FitResult.predict`), and
+round-trips through JSON (:meth:`FitResult.to_json` / :meth:`FitResult.from_json`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..laws.base import Law
+from ..runs.sizes import parse_size
+
+#: A prediction this many times beyond the data's largest value gets a warning.
+FAR_EXTRAPOLATION = 10.0
+
+
+@dataclass
+class FitResult:
+    """Fitted parameters of a law, with their bootstrap distribution and diagnostics.
+
+    Example:
+        >>> import scalinglab as sl                                       # doctest: +SKIP
+        >>> fit = sl.fit("runs.csv", law="chinchilla")                    # doctest: +SKIP
+        >>> fit.params["alpha"], fit.conf_int().loc["alpha"].tolist()     # doctest: +SKIP
+        >>> fit.predict({"params": 7e10, "tokens": 1.4e12})               # doctest: +SKIP
+    """
+
+    law: Law
+    params: dict[str, float]
+    objective: float
+    n_points: int
+    n_runs: int
+    converged: bool
+    y: str
+    data_range: dict[str, tuple[float, float]]
+    fixed: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    options: dict[str, Any] = field(default_factory=dict)
+    residuals: dict[str, float] = field(default_factory=dict)
+    #: Bootstrap replicates, shape (B, n_parameters), columns in ``law.parameter_names`` order.
+    samples: np.ndarray | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+
+    # -- parameters and intervals -----------------------------------------------------------
+    @property
+    def derived(self) -> dict[str, float]:
+        """Derived quantities of the law (e.g. Kaplan's Nc) at the fitted parameters."""
+        return {k: float(v) for k, v in self.law.derive(self.params).items()}
+
+    def _sample_frame(self) -> pd.DataFrame | None:
+        if self.samples is None or len(self.samples) == 0:
+            return None
+        frame = pd.DataFrame(self.samples, columns=self.law.parameter_names)
+        for name, values in self.law.derive({c: frame[c].to_numpy() for c in frame}).items():
+            frame[name] = np.asarray(values, dtype=float)
+        return frame
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Percentile bootstrap intervals, one row per parameter (``lo``, ``hi``) at ``1-alpha``.
+
+        Fixed parameters have a zero-width interval. Without a bootstrap, intervals are NaN.
+        """
+        frame = self._sample_frame()
+        names = [*self.law.parameter_names, *self.law.derived]
+        if frame is None:
+            lo = hi = [math.nan] * len(names)
+        else:
+            lo = [float(np.nanquantile(frame[n], alpha / 2)) for n in names]
+            hi = [float(np.nanquantile(frame[n], 1 - alpha / 2)) for n in names]
+        return pd.DataFrame({"lo": lo, "hi": hi}, index=pd.Index(names, name="parameter"))
+
+    def parameter_table(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Estimate, interval and status of every parameter (and derived quantity)."""
+        ci = self.conf_int(alpha)
+        values = {**self.params, **self.derived}
+        ci.insert(0, "value", [values[n] for n in ci.index])
+        ci["fixed"] = [n in self.fixed for n in ci.index]
+        return ci
+
+    # -- prediction -------------------------------------------------------------------------
+    def predict(
+        self, at: Mapping[str, Any] | pd.DataFrame, *, interval: float = 0.9, seed: int = 0
+    ) -> pd.DataFrame:
+        """Predicted value at new points, with intervals.
+
+        Columns: the law's variables, ``value``; ``lo``/``hi``: the bootstrap interval of the
+        law itself; ``pred_lo``/``pred_hi``: a prediction interval that also includes the
+        scatter of single runs around the law (robust SD of the log residuals).
+        ``at`` maps variables to numbers or arrays (human sizes like ``"70B"`` accepted).
+        """
+        points = _points(at, self.law.variables)
+        data = {v: points[v].to_numpy(dtype=float) for v in self.law.variables}
+        out = points.copy()
+        out["value"] = self.law.evaluate(data, self.params).reshape(-1) * np.ones(len(points))
+        q = ((1 - interval) / 2, 1 - (1 - interval) / 2)
+        if self.samples is not None and len(self.samples):
+            cols = {n: self.samples[:, i : i + 1] for i, n in enumerate(self.law.parameter_names)}
+            draws = np.broadcast_to(self.law.evaluate(data, cols), (len(self.samples), len(points)))
+            with np.errstate(all="ignore"):
+                log_draws = np.log(draws)
+            out["lo"], out["hi"] = np.exp(np.nanquantile(log_draws, q, axis=0))
+            scatter = self.residuals.get("robust_sd", 0.0)
+            noise = np.random.default_rng(seed).standard_normal(log_draws.shape) * scatter
+            out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(log_draws + noise, q, axis=0))
+        else:
+            out["lo"] = out["hi"] = out["pred_lo"] = out["pred_hi"] = np.nan
+        out.attrs["warnings"] = self.extrapolation_warnings(points)
+        return out
+
+    def extrapolation_warnings(self, points: pd.DataFrame) -> list[str]:
+        """Warnings for points far outside the range of the fitted data."""
+        found = []
+        for var in self.law.variables:
+            lo, hi = self.data_range.get(var, (math.nan, math.nan))
+            top = float(np.max(points[var]))
+            bottom = float(np.min(points[var]))
+            if hi > 0 and top > FAR_EXTRAPOLATION * hi:
+                found.append(
+                    f"extrapolating {top / hi:.0f}x beyond the largest {var} in the data ({hi:.3g}): "
+                    "treat the interval as optimistic"
+                )
+            if lo > 0 and 0 < bottom < lo / FAR_EXTRAPOLATION:
+                found.append(f"extrapolating {lo / bottom:.0f}x below the smallest {var} in the data ({lo:.3g})")
+        return found
+
+    # -- text and JSON ----------------------------------------------------------------------
+    def summary(self, alpha: float = 0.05) -> str:
+        """A readable report: parameters with intervals, data, objective and warnings."""
+        table = self.parameter_table(alpha)
+        lines = [
+            f"law        {self.law.name}: {self.y} = {self.law.formula}",
+            f"data       {self.n_points} points from {self.n_runs} runs"
+            + "".join(f"; {v} {lo:.3g}..{hi:.3g}" for v, (lo, hi) in self.data_range.items()),
+            f"objective  {self.objective:.6g} (sum of Huber(delta={self.options.get('huber_delta', 1e-3)})"
+            " on log residuals)" + ("" if self.converged else "  NOT CONVERGED"),
+        ]
+        if self.residuals:
+            lines.append(
+                "residuals  median |rel. error| "
+                f"{self.residuals['median_abs_rel_error']:.2%}, max {self.residuals['max_abs_rel_error']:.2%}"
+            )
+        n_boot = 0 if self.samples is None else len(self.samples)
+        lines.append(f"{'parameter':<12}{'value':>14}{f'{1 - alpha:.0%} interval':>34}")
+        for name, row in table.iterrows():
+            interval = "fixed" if row["fixed"] else f"[{row['lo']:.5g}, {row['hi']:.5g}]"
+            if not row["fixed"] and n_boot == 0:
+                interval = "(no bootstrap)"
+            lines.append(f"{name:<12}{row['value']:>14.6g}{interval:>34}")
+        if n_boot:
+            lines.append(f"intervals  percentile bootstrap over runs, {n_boot} replicates")
+        lines += [f"note       {n}" for n in self.notes]
+        lines += [f"WARNING    {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def _repr_html_(self) -> str:
+        table = self.parameter_table()
+        rows = "".join(
+            f"<tr><td>{n}</td><td>{r['value']:.6g}</td><td>"
+            + ("fixed" if r["fixed"] else f"[{r['lo']:.4g}, {r['hi']:.4g}]")
+            + "</td></tr>"
+            for n, r in table.iterrows()
+        )
+        warn = "".join(f"<li>{w}</li>" for w in self.warnings)
+        return (
+            f"<div><b>{self.law.name}</b>: <code>{self.y} = {self.law.formula}</code><br>"
+            f"{self.n_points} points, {self.n_runs} runs, objective {self.objective:.4g}, "
+            f"{'converged' if self.converged else '<b>not converged</b>'}"
+            f"<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>{rows}</table>"
+            + (f"<ul>{warn}</ul>" if warn else "")
+            + "</div>"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The DESIGN.md fit object, plus what is needed to reload it."""
+        ci = self.conf_int()
+        return {
+            "law": self.law.name,
+            "formula": self.law.formula,
+            "y": self.y,
+            "params": dict(self.params),
+            "ci": {n: [_num(r.lo), _num(r.hi)] for n, r in ci.iterrows()},
+            "derived": self.derived,
+            "fixed": dict(self.fixed),
+            "n_points": self.n_points,
+            "n_runs": self.n_runs,
+            "loss": self.objective,
+            "converged": bool(self.converged),
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+            "residuals": dict(self.residuals),
+            "data_range": {k: list(v) for k, v in self.data_range.items()},
+            "options": dict(self.options),
+            "timing": dict(self.timing),
+            "law_spec": self.law.to_dict(),
+            "bootstrap": None if self.samples is None else self.samples.tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, source: str | Path | Mapping[str, Any]) -> FitResult:
+        """Reload a fit saved with :meth:`to_json` (a dict, a JSON string or a file path)."""
+        doc, origin = _load_json(source)
+        try:
+            law = Law.from_dict(doc["law_spec"])
+            samples = doc.get("bootstrap")
+            return cls(
+                law=law,
+                params={k: float(v) for k, v in doc["params"].items()},
+                objective=float(doc["loss"]),
+                n_points=int(doc["n_points"]),
+                n_runs=int(doc.get("n_runs", doc["n_points"])),
+                converged=bool(doc["converged"]),
+                y=doc.get("y", "value"),
+                data_range={k: (float(v[0]), float(v[1])) for k, v in doc.get("data_range", {}).items()},
+                fixed=dict(doc.get("fixed", {})),
+                warnings=list(doc.get("warnings", [])),
+                notes=list(doc.get("notes", [])),
+                options=dict(doc.get("options", {})),
+                residuals=dict(doc.get("residuals", {})),
+                samples=None if samples is None else np.asarray(samples, dtype=float),
+                timing=dict(doc.get("timing", {})),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"not a scalinglab fit: {exc}", file=origin) from None
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_json(), indent=1))
+        return path
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _load_json(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    if isinstance(source, Mapping):
+        return dict(source), None
+    text = str(source)
+    if text.lstrip().startswith("{"):
+        return json.loads(text), None
+    path = Path(text)
+    if not path.exists():
+        raise InputError("no such fit file", file=text)
+    try:
+        return json.loads(path.read_text()), text
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=text) from None
+
+
+def _points(at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]) -> pd.DataFrame:
+    frame = at.copy() if isinstance(at, pd.DataFrame) else pd.DataFrame(
+        {k: np.atleast_1d(v) for k, v in at.items()}
+    )  # fmt: skip
+    missing = [v for v in variables if v not in frame.columns]
+    if missing:
+        raise InputError(
+            f"prediction needs {', '.join(variables)}; missing {', '.join(missing)}"
+        )
+    for v in variables:
+        frame[v] = [_size(x, v) for x in frame[v]]
+    return frame[list(variables)]
+
+
+def _size(x: Any, column: str) -> float:
+    if isinstance(x, int | float | np.number):
+        return float(x)
+    try:
+        return parse_size(str(x))
+    except ValueError as exc:
+        raise InputError(str(exc), column=column) from None

@@ -1,0 +1,141 @@
+"""The built-in laws, each one declarative object with its reference.
+
+``get_law("power_floor:flops")`` picks the variable of a one-variable law; a string that is
+not a law name is read as a formula whose names are matched to the data's columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from ..errors import InputError
+from ..expr import Expression
+from .base import Law
+
+_EXPONENTS = tuple(np.round(np.linspace(0.05, 1.5, 16), 4))
+
+CHINCHILLA = Law.from_formula(
+    "E + A*params**-alpha + B*tokens**-beta",
+    name="chinchilla",
+    variables=["params", "tokens"],
+    bounds={"alpha": (0.0, 3.0), "beta": (0.0, 3.0)},
+    grids={"alpha": _EXPONENTS, "beta": _EXPONENTS},
+    reference="Hoffmann et al. 2022, Training Compute-Optimal Large Language Models (eq. 2, Approach 3)",
+    description="Loss vs parameters N and tokens D: irreducible loss plus two power laws.",
+    published={"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28},
+)
+
+KAPLAN_N = Law.from_formula(
+    "A*params**-alpha_N",
+    name="kaplan_n",
+    variables=["params"],
+    grids={"alpha_N": _EXPONENTS},
+    derived={"Nc": "A**(1/alpha_N)"},
+    reference="Kaplan et al. 2020, Scaling Laws for Neural Language Models (eq. 1.1): L=(Nc/N)^alpha_N",
+    description="Loss vs non-embedding parameters, data unlimited; Nc = A**(1/alpha_N).",
+    published={"alpha_N": 0.076, "Nc": 8.8e13},
+)
+
+KAPLAN_D = Law.from_formula(
+    "A*tokens**-alpha_D",
+    name="kaplan_d",
+    variables=["tokens"],
+    grids={"alpha_D": _EXPONENTS},
+    derived={"Dc": "A**(1/alpha_D)"},
+    reference="Kaplan et al. 2020, Scaling Laws for Neural Language Models (eq. 1.2): L=(Dc/D)^alpha_D",
+    description="Loss vs tokens, model large enough; Dc = A**(1/alpha_D).",
+    published={"alpha_D": 0.095, "Dc": 5.4e13},
+)
+
+KAPLAN_ND = Law.from_formula(
+    "((Nc/params)**(alpha_N/alpha_D) + Dc/tokens)**alpha_D",
+    name="kaplan_nd",
+    variables=["params", "tokens"],
+    log_scale=["Nc", "Dc"],
+    bounds={"alpha_N": (0.005, 2.0), "alpha_D": (0.005, 2.0)},
+    grids={
+        "Nc": (1e10, 1e12, 1e14, 1e16),
+        "Dc": (1e10, 1e12, 1e14, 1e16),
+        "alpha_N": (0.03, 0.07, 0.15, 0.3, 0.6),
+        "alpha_D": (0.03, 0.07, 0.15, 0.3, 0.6),
+    },
+    reference="Kaplan et al. 2020, Scaling Laws for Neural Language Models (eq. 1.5)",
+    description="Joint loss vs parameters and tokens (overfitting law).",
+    # Kaplan et al. Table 2 (approx.): alpha_N=0.076, alpha_D=0.103, Nc=6.4e13, Dc=1.8e13.
+    published={"alpha_N": 0.076, "alpha_D": 0.103, "Nc": 6.4e13, "Dc": 1.8e13},
+)
+
+
+def power(variable: str = "flops") -> Law:
+    """``a * x**-b`` in one variable."""
+    return Law.from_formula(
+        f"a*{variable}**-b",
+        name=f"power:{variable}",
+        variables=[variable],
+        grids={"b": _EXPONENTS},
+        reference="Hestness et al. 2017; Kaplan et al. 2020: a pure power law",
+        description=f"Pure power law in {variable}.",
+    )
+
+
+def power_floor(variable: str = "flops") -> Law:
+    """``c + a * x**-b`` in one variable: a power law with an irreducible floor."""
+    return Law.from_formula(
+        f"c + a*{variable}**-b",
+        name=f"power_floor:{variable}",
+        variables=[variable],
+        grids={"b": _EXPONENTS},
+        reference="Hestness et al. 2017; Henighan et al. 2020: power law plus irreducible loss",
+        description=f"Power law plus floor in {variable}.",
+    )
+
+
+FIXED_LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN_N, KAPLAN_D, KAPLAN_ND)}
+LAW_TEMPLATES: dict[str, tuple[Callable[[str], Law], str]] = {
+    "power": (power, "flops"),
+    "power_floor": (power_floor, "flops"),
+}
+
+
+def law_names() -> list[str]:
+    return [*FIXED_LAWS, *LAW_TEMPLATES]
+
+
+def all_laws() -> list[Law]:
+    """One instance of every built-in law (templates with their default variable)."""
+    return [*FIXED_LAWS.values(), *(make(var) for make, var in LAW_TEMPLATES.values())]
+
+
+def get_law(spec: str | Law, columns: Iterable[str] | None = None) -> Law:
+    """A law by name (``chinchilla``, ``power_floor:params``) or from a formula string.
+
+    For a formula, names that are columns of the data are variables and the rest are
+    parameters; without ``columns`` the run-table schema's numeric columns are assumed.
+
+    Example:
+        >>> get_law("chinchilla").parameter_names
+        ['E', 'A', 'alpha', 'B', 'beta']
+        >>> get_law("L0 + k*flops**-g").variables
+        ('flops',)
+    """
+    if isinstance(spec, Law):
+        return spec
+    text = spec.strip()
+    if text in FIXED_LAWS:
+        return FIXED_LAWS[text]
+    head, _, variable = text.partition(":")
+    if head in LAW_TEMPLATES:
+        make, default = LAW_TEMPLATES[head]
+        return make(variable or default)
+    if text.isidentifier():
+        raise InputError(f"unknown law {text!r} (known: {', '.join(law_names())}; or type a formula)")
+    names = Expression(text, what="law formula").names
+    cols = set(columns) if columns is not None else {"params", "tokens", "flops", "step"}
+    variables = sorted(names & cols, key=text.index)
+    if not variables:
+        raise InputError(
+            f"law formula {text!r} uses none of the data's columns ({', '.join(sorted(cols))})"
+        )
+    return Law.from_formula(text, variables=variables)

@@ -115,10 +115,11 @@ def influence_warnings(
             for n, a, b, s in zip(names, nat_hat[:k], moved, se, strict=True)
         )
         listed = ", ".join(run_ids[g] for g in outliers[np.argsort(-group_r[outliers])][:8])
-        big = np.any(np.abs(moved - nat_hat[:k]) > se)
-        found.append(
-            f"{outliers.size} outlying run(s) with residuals over {OUTLIER_SDS:g} robust SDs "
-            f"({listed}); without them: {moves}"
-            + ("; the fit depends on them" if big else "")
-        )
+        sds = np.abs(moved - nat_hat[:k]) / se
+        if np.any(sds > 0.5):
+            found.append(
+                f"{outliers.size} outlying run(s) with residuals over {OUTLIER_SDS:g} robust SDs "
+                f"({listed}); without them: {moves}"
+                + ("; the fit depends on them" if np.any(sds > 1) else "")
+            )
     return found

@@ -69,7 +69,10 @@ class ParameterSpace:
         out: dict[str, np.ndarray | float] = dict(self.fixed)
         for i, p in enumerate(self.nonlinear):
             col = u[:, i : i + 1]
-            out[p.name] = np.exp(col) if p.log_scale else col
+            if p.log_scale:
+                with np.errstate(over="ignore"):
+                    col = np.exp(col)
+            out[p.name] = col
         return out
 
 

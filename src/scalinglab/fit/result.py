@@ -259,7 +259,7 @@ def _load_json(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], 
     try:
         return json.loads(path.read_text()), text
     except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=text) from None
+        raise InputError(f"not a scalinglab fit: not valid JSON ({exc.msg}, line {exc.lineno})", file=text) from None
 
 
 def _points(at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]) -> pd.DataFrame:

@@ -1,0 +1,91 @@
+"""``scalinglab demo``: the whole flow on the bundled data, in one call.
+
+The bundled data are the project's own ladder runs (``data/ladder/``) when present; until
+they exist, Epoch AI's Chinchilla extraction in ``../shared/data/`` is used, and the demo says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DemoData:
+    path: Path
+    description: str
+    fit_options: dict[str, Any]
+    backtest_holdout: str
+
+
+def find_demo_data() -> DemoData:
+    """The bundled ladder runs, else the shared Chinchilla data; InputError if neither."""
+    ladder = REPO_ROOT / "data" / "ladder" / "runs.csv"
+    if ladder.is_file():
+        return DemoData(ladder, "the project's own ladder of small GPTs (data/ladder/)", {"y": "val_loss"}, "largest:1")
+    shared = Path(os.environ.get("SCALINGLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    chinchilla = shared / "chinchilla_epoch.csv"
+    if chinchilla.is_file():
+        return DemoData(
+            chinchilla,
+            "Epoch AI's extraction of Chinchilla's 245 runs (../shared/data/), without the five "
+            "highest-loss runs, as Epoch did; the bundled ladder data are not built yet",
+            {"where": "value < 3.42"},
+            "largest:2",
+        )
+    raise InputError(
+        "no demo data: neither data/ladder/runs.csv nor ../shared/data/chinchilla_epoch.csv exists "
+        "(set SCALINGLAB_SHARED_DATA to the folder of the shared data)"
+    )
+
+
+@dataclass
+class DemoResult:
+    data: DemoData
+    outputs: dict[str, Path] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = None) -> DemoResult:
+    """Fit, backtest and predict on the demo data; write the results under ``out_dir``."""
+    from .fit.api import fit
+    from .fit.backtest import backtest
+    from .runs import read_runs
+
+    data = find_demo_data()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = DemoResult(data)
+    runs = read_runs(data.path)
+    result.lines.append(f"data: {data.description}: {len(runs)} rows from {data.path}")
+    fitted = fit(runs, "chinchilla", progress=progress, **data.fit_options)
+    result.outputs["fit"] = fitted.save(out_dir / "fit.json")
+    result.lines.append(fitted.summary())
+    bt = backtest(runs, "chinchilla", holdout=data.backtest_holdout, progress=progress, **data.fit_options)
+    (out_dir / "backtest.json").write_text(json.dumps(bt.to_json(), indent=1, default=float))
+    result.outputs["backtest"] = out_dir / "backtest.json"
+    result.lines.append(f"backtest ({data.backtest_holdout}): {bt.verdict}")
+    hi = {v: fitted.data_range[v][1] * 10 for v in fitted.law.variables}
+    pred = fitted.predict(hi)
+    row = pred.iloc[0]
+    at = ", ".join(f"{v}={hi[v]:.3g}" for v in fitted.law.variables)
+    result.lines.append(
+        f"prediction at 10x the largest run ({at}): {row['value']:.4f} "
+        f"(90% interval {row['lo']:.4f}..{row['hi']:.4f})"
+    )
+    result.summary = {
+        "data": str(data.path),
+        "params": fitted.params,
+        "backtest_mean_abs_rel_error": bt.mare,
+        "prediction_at_10x": float(row["value"]),
+        "outputs": {k: str(v) for k, v in result.outputs.items()},
+    }
+    return result

@@ -88,9 +88,10 @@ class Problem:
     delta: float = 1e-3
 
     def __post_init__(self) -> None:
-        # The data's centre (geometric where positive): where linear terms are normalised.
-        self.centre = {
-            k: np.array([np.exp(np.mean(np.log(v))) if np.all(v > 0) else np.mean(v)])
+        # The data's centre (geometric where positive): where linear terms are normalised. It
+        # rides along as one extra observation so each evaluation is a single call of the law.
+        self._with_centre = {
+            k: np.append(v, np.exp(np.mean(np.log(v))) if np.all(v > 0) else np.mean(v))
             for k, v in self.data.items()
         }
         with np.errstate(all="ignore"):
@@ -102,21 +103,20 @@ class Problem:
 
     def _parts(self, u: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
         """Rescaled basis of each free linear parameter, the offset, and the rescaling factors."""
-        shape = (u.shape[0], self.y.shape[0])
+        shape = (u.shape[0], self.y.shape[0] + 1)
         values = self.space.nonlinear_values(u)
-        basis, offset = self.law.basis_and_offset(self.data, values, shape)
-        by_name = dict(zip(self.law.decomposition.linear, basis, strict=True))
-        centre_basis, _ = self.law.basis_and_offset(self.centre, values, (u.shape[0], 1))
+        basis, offset = self.law.basis_and_offset(self._with_centre, values, shape)
+        offset = offset[:, :-1]
         scaled: dict[str, np.ndarray] = {}
         scales: dict[str, np.ndarray] = {}
-        for (name, b), at_centre in zip(by_name.items(), centre_basis, strict=True):
+        for name, b in zip(self.law.decomposition.linear, basis, strict=True):
             if name in self.space.fixed:
-                offset = offset + self.space.fixed[name] * b
+                offset = offset + self.space.fixed[name] * b[:, :-1]
                 continue
-            scale = np.abs(at_centre)
+            scale = np.abs(b[:, -1:])
             scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
             scales[name] = scale
-            scaled[name] = b / scale
+            scaled[name] = b[:, :-1] / scale
         return scaled, offset, scales
 
     def model(self, u: np.ndarray) -> np.ndarray:
@@ -166,14 +166,18 @@ class Problem:
 
     def jacobian(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predictions (S, n) and d log f / d u (S, n, k)."""
-        scaled, offset, _ = self._parts(u)
-        f = self._combine(u, scaled, offset)
-        cols = []
-        for i in range(self.space.n_nonlinear):
-            h = 1e-7 * np.maximum(np.abs(u[:, i : i + 1]), 1.0)
-            shifted = u.copy()
-            shifted[:, i : i + 1] += h
-            cols.append((self.model(shifted) - f) / h)
+        k_nl = self.space.n_nonlinear
+        S = u.shape[0]
+        # Forward differences for the nonlinear parameters, all shifts in one batch.
+        steps = 1e-7 * np.maximum(np.abs(u[:, :k_nl]), 1.0)
+        batch = np.repeat(u[None], k_nl + 1, axis=0)
+        for i in range(k_nl):
+            batch[i + 1, :, i] += steps[:, i]
+        scaled, offset, _ = self._parts(batch.reshape((k_nl + 1) * S, -1))
+        f_all = self._combine(batch.reshape((k_nl + 1) * S, -1), scaled, offset).reshape(k_nl + 1, S, -1)
+        f = f_all[0]
+        cols = [(f_all[i + 1] - f) / steps[:, i : i + 1] for i in range(k_nl)]
+        scaled = {name: b[:S] for name, b in scaled.items()}
         cols.extend(scaled[p.name] for p in self.space.linear)
         with np.errstate(all="ignore"):
             jac = np.stack(cols, axis=-1) / f[..., None]

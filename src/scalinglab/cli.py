@@ -299,12 +299,12 @@ def demo(
         console.print(f"{name} written to {path}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _mount_optional_apps() -> None:
-    try:
-        from .cli_ladder import ladder_app
-    except ImportError:  # the ladder module is absent from this build
-        return
+def _register_commands() -> None:
+    """Commands of the later stages live in their own modules and register on ``app``."""
+    from . import cli_plan, cli_report, cli_zoo  # noqa: F401  (imported for their commands)
+    from .cli_ladder import ladder_app
+
     app.add_typer(ladder_app, name="ladder", help="Train ladders of small GPTs to make your own data.")
 
 
-_mount_optional_apps()
+_register_commands()

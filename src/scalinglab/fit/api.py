@@ -81,10 +81,10 @@ def fit(
     """
     t0 = time.perf_counter()
     table = select(runs, family=family, where=where)
-    obs = table.observations(y, skip_fraction=skip_fraction, final_only=final_only)
     law = get_law(law, columns=table.variables())
     if bounds:
         law = law.with_bounds(bounds)
+    obs = observations_for(table, law, y, skip_fraction=skip_fraction, final_only=final_only)
     metric = y or (table.metrics()[0] if len(table.metrics()) == 1 else "value")
     problem = build_problem(law, obs, table.source, fix=resolve_fix(fix, law), delta=huber_delta)
     run_ids = list(pd.unique(obs["run_id"].astype(str)))
@@ -146,6 +146,20 @@ def fit(
         samples=samples,
         timing={"fit_s": t_fit, "total_s": time.perf_counter() - t0},
     )
+
+
+def observations_for(
+    table: RunTable,
+    law: Law,
+    y: str | None,
+    *,
+    skip_fraction: float = 0.1,
+    final_only: bool | None = None,
+) -> pd.DataFrame:
+    """The rows a law is fitted to, after the law's own derived columns are added."""
+    if law.prepare is not None:
+        table = RunTable(law.prepare(table.df.copy()), table.source, table.notes)
+    return table.observations(y, skip_fraction=skip_fraction, final_only=final_only)
 
 
 def build_problem(

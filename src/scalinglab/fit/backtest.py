@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..expr import Expression
 from ..laws.base import Law
 from ..runs import RunTable
-from .api import fit, select
+from ..laws.zoo import get_law
+from .api import fit, observations_for, select
 from .result import FitResult
 
 _LARGEST = re.compile(r"^largest:(\d+)(?::(\w+))?$")
@@ -107,7 +108,8 @@ def backtest(
         >>> bt.verdict                                                            # doctest: +SKIP
     """
     table = select(runs, family=family, where=where)
-    obs = table.observations(y, final_only=None, skip_fraction=fit_options.get("skip_fraction", 0.1))
+    law = get_law(law, columns=table.variables())
+    obs = observations_for(table, law, y, skip_fraction=fit_options.get("skip_fraction", 0.1))
     # The held-out truth is each run's last observation: its final value, or its last step.
     order = obs.sort_values("step", na_position="last", kind="stable") if "step" in obs else obs
     final = order.groupby("run_id", sort=False).tail(1).reset_index(drop=True)

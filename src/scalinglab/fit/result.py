@@ -135,6 +135,15 @@ class FitResult:
                 found.append(f"extrapolating {lo / bottom:.0f}x below the smallest {var} in the data ({lo:.3g})")
         return found
 
+    def plot(self, **options: Any) -> Any:
+        """The data, the fitted law and its interval band: a matplotlib Figure.
+
+        See :func:`scalinglab.report.figures.plot_fit` for the options.
+        """
+        from ..report.figures import plot_fit  # matplotlib only when a figure is asked for
+
+        return plot_fit(self, **options)
+
     # -- text and JSON ----------------------------------------------------------------------
     def summary(self, alpha: float = 0.05) -> str:
         """A readable report: parameters with intervals, data, objective and warnings."""

@@ -7,11 +7,12 @@ estimator learns from the formula itself which parameters enter linearly.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import InputError
 from ..expr import Expression
@@ -78,6 +79,9 @@ class Law:
     derived: Mapping[str, str] = field(default_factory=dict)
     #: Published parameter values, for tests and for borrowing (``--fix alpha=published``).
     published: Mapping[str, float] = field(default_factory=dict)
+    #: Adds derived variable columns to the whole run table before fitting, e.g. the
+    #: learning-rate areas of the annealing law, computed over each run's full curve.
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False, compare=False)
     expression: Expression = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
     decomposition: Decomposition = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
@@ -96,6 +100,7 @@ class Law:
         description: str = "",
         derived: Mapping[str, str] | None = None,
         published: Mapping[str, float] | None = None,
+        prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     ) -> Law:
         """Make a law from a formula; every name that is not a variable is a parameter."""
         expression = Expression(formula, what="law formula")
@@ -144,6 +149,7 @@ class Law:
             description=description,
             derived=dict(derived or {}),
             published=dict(published or {}),
+            prepare=prepare,
             expression=expression,
             decomposition=decomposition,
         )

@@ -1,0 +1,3 @@
+"""CLI commands for the report stage; they register on :data:`scalinglab.cli.app`."""
+
+from __future__ import annotations

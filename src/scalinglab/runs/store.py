@@ -1,0 +1,396 @@
+"""The project store: one embedded DuckDB file holding runs, file provenance and saved fits.
+
+A project of many runs keeps them in ``scalinglab.duckdb``: every import adds the rows of its
+files to one canonical run table (extra columns become columns of that table), records where
+they came from (path, SHA-256 of the content, time, row counts), and fits are saved next to
+the data with the hash of the data they were fitted to. Imports are all-or-nothing: a bad file
+or an exception half-way rolls the whole import back.
+
+Example:
+    >>> store = Store.init("scalinglab.duckdb")                      # doctest: +SKIP
+    >>> store.import_files(["runs_a.csv", "runs_b.parquet"])         # doctest: +SKIP
+    ImportReport(rows_added=490, rows_skipped_duplicate=0, ...)
+    >>> store.runs(family="chinchilla", where="params > 100M")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .readers import read_runs
+from .schema import CANONICAL
+from .table import RunTable
+
+DEFAULT_PATH = "scalinglab.duckdb"
+SCHEMA_VERSION = "1"
+KEY = ("family", "run_id", "step", "metric")
+Progress = Callable[[int, int, str], None]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS files (
+    file_id INTEGER PRIMARY KEY, path VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+    imported_at TIMESTAMP NOT NULL, n_rows INTEGER NOT NULL, rows_added INTEGER NOT NULL,
+    notes VARCHAR);
+CREATE TABLE IF NOT EXISTS runs (
+    family VARCHAR NOT NULL, run_id VARCHAR NOT NULL, params DOUBLE NOT NULL,
+    tokens DOUBLE NOT NULL, flops DOUBLE NOT NULL, step DOUBLE, metric VARCHAR NOT NULL,
+    value DOUBLE NOT NULL, _file_id INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS fits (
+    fit_id INTEGER PRIMARY KEY, created_at TIMESTAMP NOT NULL, law VARCHAR NOT NULL,
+    data_hash VARCHAR NOT NULL, options VARCHAR NOT NULL, version VARCHAR NOT NULL,
+    fit VARCHAR NOT NULL);
+"""
+
+
+@dataclass
+class FileImport:
+    """What one file contributed to an import."""
+
+    path: str
+    sha256: str
+    n_rows: int
+    rows_added: int
+    rows_skipped_duplicate: int
+    rows_replaced: int = 0
+    already_imported: bool = False
+
+
+@dataclass
+class ImportReport:
+    """Totals of one :meth:`Store.import_files` call, and the per-file detail."""
+
+    rows_added: int = 0
+    rows_skipped_duplicate: int = 0
+    files: list[FileImport] = field(default_factory=list)
+    rows_replaced: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for ``scalinglab import --json``."""
+        return asdict(self)
+
+
+def content_hash(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file, or of every file under a directory (names included, in order)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            digest.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # stored as naive UTC
+
+
+class Store:
+    """A project store (an embedded DuckDB file). Open an existing one; create with :meth:`init`.
+
+    Each method opens and closes its own connection, so a notebook and the CLI can take turns
+    on the same file (DuckDB allows one writer at a time).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = DEFAULT_PATH) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(
+                "no scalinglab store here (create one with `scalinglab init`)", file=str(path)
+            )
+        with self._connect() as con:
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            except duckdb.Error:
+                row = None
+        if row is None:
+            raise InputError("not a scalinglab store", file=str(path))
+        if row[0] != SCHEMA_VERSION:
+            raise InputError(
+                f"store schema version {row[0]} is not supported (this scalinglab reads {SCHEMA_VERSION})",
+                file=str(path),
+            )
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = DEFAULT_PATH) -> Store:
+        """Create the store at ``path`` (an existing store is opened unchanged)."""
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.Error as exc:
+            raise InputError(f"cannot create a store: {exc}", file=str(path)) from None
+        with con:
+            con.execute(_SCHEMA)
+            con.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?), ('created_at', ?) ON CONFLICT DO NOTHING",
+                [SCHEMA_VERSION, _utc_now().isoformat()],
+            )
+        return cls(path)
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise InputError(f"cannot open the store: {exc}", file=str(self.path)) from None
+
+    # ------------------------------------------------------------------------------ import
+    def import_files(
+        self,
+        paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
+        *,
+        progress: Progress | None = None,
+        y: str | list[str] | None = None,
+        format: str | None = None,
+        on_conflict: Literal["error", "skip", "replace"] = "error",
+        params: float | str | None = None,
+        tokens: float | str | None = None,
+        flops: float | str | None = None,
+    ) -> ImportReport:
+        """Add the rows of ``paths`` (any source :func:`read_runs` reads) in one transaction.
+
+        A file whose content was imported before is skipped whole; a row whose key
+        (family, run_id, step, metric) is already stored with the same sizes and value is
+        skipped as a duplicate. A key stored with a *different* value is an error unless
+        ``on_conflict`` is ``"skip"`` (keep the stored row) or ``"replace"``.
+        ``progress(done, total, path)`` is called after each file. ``y``, ``format``,
+        ``params``, ``tokens`` and ``flops`` are passed to :func:`read_runs`.
+
+        Example:
+            >>> Store("scalinglab.duckdb").import_files(["a.csv"]).rows_added   # doctest: +SKIP
+            245
+        """
+        if on_conflict not in ("error", "skip", "replace"):
+            raise InputError(
+                f"on_conflict must be 'error', 'skip' or 'replace', got {on_conflict!r}"
+            )
+        if isinstance(paths, str | os.PathLike):
+            paths = [paths]
+        paths = [Path(p) for p in paths]
+        options = {"y": y, "format": format, "params": params, "tokens": tokens, "flops": flops}
+        report = ImportReport()
+        with self._connect() as con:
+            con.begin()
+            try:
+                for done, path in enumerate(paths, start=1):
+                    item = self._import_one(con, path, options, on_conflict)
+                    report.files.append(item)
+                    report.rows_added += item.rows_added
+                    report.rows_skipped_duplicate += item.rows_skipped_duplicate
+                    report.rows_replaced += item.rows_replaced
+                    if progress is not None:
+                        progress(done, len(paths), str(path))
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        return report
+
+    def _import_one(self, con, path: Path, options, on_conflict) -> FileImport:
+        if not path.exists():
+            raise InputError("no such file or directory", file=str(path))
+        sha = content_hash(path)
+        resolved = str(path.resolve())
+        seen = con.execute("SELECT n_rows FROM files WHERE sha256 = ?", [sha]).fetchone()
+        if seen is not None:
+            return FileImport(resolved, sha, seen[0], 0, seen[0], already_imported=True)
+        table = read_runs(path, **options)
+        file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchone()[0]
+        df = table.df.copy()
+        self._add_extra_columns(con, df, path.name)
+        df["_file_id"] = file_id
+        con.register("incoming", df)
+        try:
+            n_same, n_changed = self._resolve_conflicts(con, path.name, on_conflict)
+            cols = ", ".join(_quote(c) for c in df.columns)
+            con.execute(
+                f"INSERT INTO runs ({cols}) SELECT {cols} FROM incoming i WHERE NOT EXISTS "
+                f"(SELECT 1 FROM runs r WHERE {_same_key('r', 'i')})"
+            )
+        finally:
+            con.unregister("incoming")
+        added = len(df) - n_same - n_changed  # rows under keys new to the store
+        replaced = n_changed if on_conflict == "replace" else 0
+        con.execute(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [file_id, resolved, sha, _utc_now(), len(df), added, json.dumps(table.notes)],
+        )
+        return FileImport(resolved, sha, len(df), added, len(df) - added - replaced, replaced)
+
+    def _add_extra_columns(self, con, df: pd.DataFrame, name: str) -> None:
+        """Extra columns become columns of ``runs``: DOUBLE when numeric, else VARCHAR."""
+        stored = dict(
+            con.execute("SELECT column_name, column_type FROM (DESCRIBE runs)").fetchall()
+        )
+        for col in df.columns:
+            if col in CANONICAL:
+                continue
+            numeric = pd.api.types.is_numeric_dtype(
+                df[col].dtype
+            ) and not pd.api.types.is_bool_dtype(df[col].dtype)
+            if col not in stored:
+                sql_type = "DOUBLE" if numeric else "VARCHAR"
+                con.execute(f"ALTER TABLE runs ADD COLUMN {_quote(col)} {sql_type}")
+                stored[col] = sql_type
+            elif stored[col] == "DOUBLE" and not numeric:
+                raise InputError(
+                    f"column {col!r} holds numbers in the store but text in this file", file=name
+                )
+            if stored[col] == "VARCHAR" or not numeric:
+                df[col] = pd.Series([None if pd.isna(v) else str(v) for v in df[col]], dtype=object)
+
+    def _resolve_conflicts(self, con, name: str, on_conflict: str) -> tuple[int, int]:
+        """Find incoming rows whose key is stored; handle those stored with another value.
+
+        Returns (rows stored identically, rows stored with another value). With "replace" the
+        stored rows of the second kind are deleted here, so the caller's insert replaces them.
+        """
+        clash = con.execute(
+            "SELECT i.family, i.run_id, i.step, i.metric, r.value, i.value, "
+            "(r.value = i.value AND r.params = i.params AND r.tokens = i.tokens) AS same "
+            f"FROM incoming i JOIN runs r ON {_same_key('r', 'i')}"
+        ).fetchall()
+        changed = [c for c in clash if not c[6]]
+        if changed and on_conflict == "error":
+            fam, run, step, metric, old, new, _ = changed[0]
+            when = "final" if step is None or np.isnan(step) else f"{step:g}"
+            raise InputError(
+                f"run_id {run!r}, step {when}, metric {metric!r} (family {fam!r}) is already "
+                f"stored with value {old:g}, here {new:g} ({len(changed)} such rows); "
+                "import with on_conflict='replace' or 'skip'",
+                file=name,
+            )
+        if changed and on_conflict == "replace":
+            con.execute(
+                "DELETE FROM runs r WHERE EXISTS (SELECT 1 FROM incoming i WHERE "
+                f"{_same_key('r', 'i')} AND NOT (r.value = i.value AND r.params = i.params "
+                "AND r.tokens = i.tokens))"
+            )
+        return len(clash) - len(changed), len(changed)
+
+    # ------------------------------------------------------------------------------ queries
+    def runs(
+        self,
+        family: str | list[str] | None = None,
+        where: str | None = None,
+        metric: str | None = None,
+    ) -> RunTable:
+        """The stored runs as a RunTable, optionally filtered like :meth:`RunTable.filter`.
+
+        Example:
+            >>> Store().runs(where="params >= 1B").summary()   # doctest: +SKIP
+        """
+        with self._connect() as con:
+            df = con.execute("SELECT * EXCLUDE (_file_id) FROM runs ORDER BY _file_id, rowid").df()
+        if df.empty:
+            raise InputError(
+                "the store has no runs yet (add some with `scalinglab import FILE`)",
+                file=str(self.path),
+            )
+        for col in df.columns:
+            if df[col].dtype == object:
+                df[col] = df[col].astype("str") if df[col].notna().all() else df[col]
+        table = RunTable(
+            df, self.path.name, [f"{len(df)} rows read from the store {self.path.name}"]
+        )
+        if family is None and where is None and metric is None:
+            return table
+        return table.filter(family=family, where=where, metric=metric)
+
+    def files(self) -> pd.DataFrame:
+        """Imported files: file_id, path, sha256, imported_at (UTC), n_rows, rows_added, notes."""
+        with self._connect() as con:
+            return con.execute("SELECT * FROM files ORDER BY file_id").df()
+
+    # ------------------------------------------------------------------------------ fits
+    def save_fit(
+        self,
+        fit_json: dict[str, Any],
+        *,
+        data_hash: str,
+        law: str,
+        options: dict[str, Any] | None = None,
+    ) -> int:
+        """Save a fit's JSON with its provenance; return its id.
+
+        Example:
+            >>> fit_id = store.save_fit(fit.to_json(), data_hash=runs.data_hash(),
+            ...                         law="chinchilla", options={"bootstrap": 1000})   # doctest: +SKIP
+        """
+        try:
+            text = json.dumps(fit_json)
+            opts = json.dumps(options or {}, sort_keys=True)
+        except TypeError as exc:
+            raise InputError(f"fit is not JSON-serialisable: {exc}") from None
+        with self._connect() as con:
+            con.begin()
+            fit_id = con.execute("SELECT coalesce(max(fit_id), 0) + 1 FROM fits").fetchone()[0]
+            con.execute(
+                "INSERT INTO fits VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [fit_id, _utc_now(), law, data_hash, opts, _package_version(), text],
+            )
+            con.commit()
+        return int(fit_id)
+
+    def load_fit(self, fit_id: int) -> dict[str, Any]:
+        """The fit JSON exactly as saved."""
+        with self._connect() as con:
+            row = con.execute("SELECT fit FROM fits WHERE fit_id = ?", [int(fit_id)]).fetchone()
+            if row is None:
+                ids = [
+                    r[0] for r in con.execute("SELECT fit_id FROM fits ORDER BY fit_id").fetchall()
+                ]
+                known = ", ".join(map(str, ids)) or "none yet"
+                raise InputError(
+                    f"no fit {fit_id} in the store (fits: {known})", file=str(self.path)
+                )
+        return json.loads(row[0])
+
+    def fits(self) -> pd.DataFrame:
+        """Saved fits: fit_id, created_at (UTC), law, data_hash, options (JSON), version."""
+        with self._connect() as con:
+            return con.execute(
+                "SELECT fit_id, created_at, law, data_hash, options, version FROM fits ORDER BY fit_id"
+            ).df()
+
+    def __repr__(self) -> str:
+        with self._connect() as con:
+            n_rows = con.execute("SELECT count(*) FROM runs").fetchone()[0]
+            n_files = con.execute("SELECT count(*) FROM files").fetchone()[0]
+            n_fits = con.execute("SELECT count(*) FROM fits").fetchone()[0]
+        return f"Store({str(self.path)!r}: {n_rows} rows from {n_files} files, {n_fits} fits)"
+
+
+def _same_key(a: str, b: str) -> str:
+    # step is NULL for final values, and NULL = NULL is not true in SQL
+    return (
+        f"{a}.family = {b}.family AND {a}.run_id = {b}.run_id AND {a}.metric = {b}.metric "
+        f"AND {a}.step IS NOT DISTINCT FROM {b}.step"
+    )
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scalinglab")
+    except PackageNotFoundError:  # running from a source tree (PYTHONPATH=src)
+        return str(getattr(sys.modules.get("scalinglab"), "__version__", "unknown"))

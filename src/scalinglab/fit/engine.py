@@ -142,18 +142,6 @@ class Problem:
                 out[:, self.space.n_nonlinear + j] = u[:, self.space.n_nonlinear + j] / scales[p.name][:, 0]
         return out
 
-    def search(self, natural: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`natural`."""
-        u = natural.astype(float).copy()
-        for i, p in enumerate(self.space.nonlinear):
-            if p.log_scale:
-                u[:, i] = np.log(natural[:, i])
-        if self.space.linear:
-            _, _, scales = self._parts(u)
-            for j, p in enumerate(self.space.linear):
-                u[:, self.space.n_nonlinear + j] = natural[:, self.space.n_nonlinear + j] * scales[p.name][:, 0]
-        return u
-
     def residuals(self, f: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
             r = np.log(f) - self.log_y

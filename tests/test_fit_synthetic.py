@@ -89,7 +89,7 @@ def test_law_needing_a_missing_column():
 def test_non_positive_value_cannot_be_fitted_in_log_space():
     runs = simulate("chinchilla", TRUTH, DESIGN, noise=0.0)
     runs.df.loc[3, "value"] = -1.0
-    with pytest.raises(InputError, match=r"row 4: column 'value': value -1 is not positive"):
+    with pytest.raises(InputError, match=r"column 'value': run 'synthetic-0003': value -1 is not positive: laws are fitted on log\(value\)"):
         sl.fit(runs, "chinchilla")
 
 

@@ -174,20 +174,24 @@ def build_problem(
             file=source,
             column=missing[0],
         )
-    rows = obs["row"].to_numpy() if "row" in obs.columns else np.arange(1, len(obs) + 1)
+    # Observations no longer know their source rows; the run (and step) finds the culprit.
+    def where(i: int) -> str:
+        step = obs["step"].iloc[i] if "step" in obs.columns else np.nan
+        return f"run {obs['run_id'].iloc[i]!r}" + ("" if pd.isna(step) else f" step {step:g}")
+
     data = {}
     for v in law.variables:
         values = pd.to_numeric(obs[v], errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            raise InputError("empty or non-numeric value for a law variable", file=source, row=int(rows[bad[0]]), column=v)
+            raise InputError(f"{where(bad[0])}: empty or non-numeric value for law variable {v!r}", file=source, column=v)
         data[v] = values
     y = obs["value"].to_numpy(dtype=float)
     bad = np.flatnonzero(~(y > 0))
     if bad.size:
         raise InputError(
-            f"value {y[bad[0]]:g} is not positive: laws are fitted on log(value)",
-            file=source, row=int(rows[bad[0]]), column="value",
+            f"{where(bad[0])}: value {y[bad[0]]:g} is not positive: laws are fitted on log(value)",
+            file=source, column="value",
         )  # fmt: skip
     space = ParameterSpace(law, fix)
     n_free = len(space.free)

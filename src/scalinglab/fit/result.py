@@ -138,7 +138,14 @@ class FitResult:
     def plot(self, **options: Any) -> Any:
         """The data, the fitted law and its interval band: a matplotlib Figure.
 
-        See :func:`scalinglab.report.figures.plot_fit` for the options.
+        Options (see :func:`scalinglab.report.figures.plot_fit`): ``runs`` (the data; default
+        the fit's source file when it exists), ``x`` (``"flops"``, ``"params"``, ``"tokens"``),
+        ``extrapolate_to`` (a value of x or the point asked about, drawn dashed), ``interval``,
+        ``ax``.
+
+        Example:
+            >>> fig = fit.plot(runs=runs, extrapolate_to={"params": 70e9, "tokens": 1.4e12})  # doctest: +SKIP
+            >>> fig.savefig("fit.pdf")                                                       # doctest: +SKIP
         """
         from ..report.figures import plot_fit  # matplotlib only when a figure is asked for
 
@@ -177,22 +184,10 @@ class FitResult:
         return self.summary()
 
     def _repr_html_(self) -> str:
-        table = self.parameter_table()
-        rows = "".join(
-            f"<tr><td>{n}</td><td>{r['value']:.6g}</td><td>"
-            + ("fixed" if r["fixed"] else f"[{r['lo']:.4g}, {r['hi']:.4g}]")
-            + "</td></tr>"
-            for n, r in table.iterrows()
-        )
-        warn = "".join(f"<li>{w}</li>" for w in self.warnings)
-        return (
-            f"<div><b>{self.law.name}</b>: <code>{self.y} = {self.law.formula}</code><br>"
-            f"{self.n_points} points, {self.n_runs} runs, objective {self.objective:.4g}, "
-            f"{'converged' if self.converged else '<b>not converged</b>'}"
-            f"<table><tr><th>parameter</th><th>value</th><th>95% interval</th></tr>{rows}</table>"
-            + (f"<ul>{warn}</ul>" if warn else "")
-            + "</div>"
-        )
+        """Jupyter's rich view: parameters with intervals, diagnostics, warnings and notes."""
+        from ..report.html import fit_repr_html  # tables only: no matplotlib import
+
+        return fit_repr_html(self)
 
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md fit object, plus what is needed to reload it."""

@@ -189,3 +189,18 @@ def test_report_reads_the_store_when_given_no_files(store, write_file, tmp_path,
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["fits"][0]["law"] == "power_floor:flops"
     assert "4 rows from scalinglab.duckdb" in out.read_text()
+
+
+def test_fit_reads_the_store_and_saves_the_fit_with_its_provenance(store, shared_data):
+    assert invoke("import", str(shared_data / "chinchilla_epoch.csv"), "--store", store).exit_code == 0
+    result = invoke("fit", "--store", store, "--where", "value < 3.42", "--bootstrap", "20", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["n_points"] == 240 and doc["fit_id"] == 1
+    saved = Store(store)
+    fits = saved.fits()
+    assert fits["law"].tolist() == ["chinchilla"]
+    assert fits["data_hash"].iloc[0] == saved.runs().filter(where="value < 3.42").data_hash()
+    assert json.loads(fits["options"].iloc[0])["where"] == "value < 3.42"
+    again = sl.FitResult.from_json(saved.load_fit(1))
+    assert again.params == pytest.approx(doc["params"])

@@ -46,6 +46,9 @@ BoundOpt = Annotated[list[str] | None, typer.Option("--bound", help="Bounds of a
 DeltaOpt = Annotated[float, typer.Option("--huber-delta", help="Huber delta on log residuals.")]
 SkipOpt = Annotated[float, typer.Option("--skip-fraction", help="Share of each curve's first steps to drop.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (bootstrap, grid sampling).")]
+DEFAULT_STORE = Path("scalinglab.duckdb")
+StoreOpt = Annotated[Path, typer.Option("--store", "-s", envvar="SCALINGLAB_STORE", help="The project store (DuckDB file).")]
+RunsArg = Annotated[list[Path] | None, typer.Argument(help="Run table file(s): CSV, Parquet, JSONL, W&B export, TensorBoard; without any, the runs of the project store.")]
 
 
 def main() -> None:
@@ -127,6 +130,16 @@ def parse_bounds(items: list[str] | None) -> dict[str, tuple[float, float]]:
     return out
 
 
+def load_runs(paths: list[Path] | None, store: Path | None) -> Any:
+    """The runs of the given files, or of the project store when no file is given."""
+    from .runs import read_runs
+    from .runs.store import Store
+
+    if paths:
+        return read_runs([str(p) for p in paths] if len(paths) > 1 else str(paths[0]))
+    return Store(store or DEFAULT_STORE).runs()
+
+
 def _family(family: list[str] | None) -> str | list[str] | None:
     if not family:
         return None
@@ -139,7 +152,7 @@ def _family(family: list[str] | None) -> str | list[str] | None:
 @app.command()
 @cli_command
 def fit(
-    runs: Annotated[list[Path], typer.Argument(help="Run table file(s): CSV, Parquet, JSONL, W&B export, TensorBoard.")],
+    runs: RunsArg = None,
     law: LawOpt = "chinchilla",
     y: YOpt = None,
     family: FamilyOpt = None,
@@ -151,31 +164,40 @@ def fit(
     skip_fraction: SkipOpt = 0.1,
     seed: SeedOpt = 0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the fit as JSON here.")] = None,
+    store: Annotated[Path | None, typer.Option("--store", "-s", help="Read runs from (when no file is given) and save the fit into this project store.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a scaling law to runs: robust, multi-start, with bootstrap intervals."""
     from .fit.api import fit as fit_law
-    from .runs import read_runs
+    from .fit.api import select
 
-    table = read_runs([str(p) for p in runs] if len(runs) > 1 else str(runs[0]))
+    table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         result = fit_law(
             table, law, y=y, family=_family(family), where=where, bootstrap=bootstrap,
             fix=parse_assignments(fix, "--fix"), bounds=parse_bounds(bound),
             huber_delta=huber_delta, skip_fraction=skip_fraction, seed=seed, progress=update,
         )  # fmt: skip
+    doc = result.to_json()
     if output:
         result.save(output)
+        doc["saved_to"] = str(output)
+    if store:
+        from .runs.store import Store
+
+        options = {"y": y, "family": family, "where": where, "bootstrap": bootstrap, "fix": fix, "bound": bound,
+                   "huber_delta": huber_delta, "skip_fraction": skip_fraction, "seed": seed, "source": table.source}  # fmt: skip
+        data_hash = select(table, family=_family(family), where=where).data_hash()
+        doc["fit_id"] = Store(store).save_fit(doc, data_hash=data_hash, law=result.law.name, options=options)
     if as_json:
-        doc = result.to_json()
         doc["bootstrap"] = None if result.samples is None else len(result.samples)
-        if output:
-            doc["saved_to"] = str(output)
         emit_json(doc)
         return
     console.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
     if output:
         console.print(f"saved to {output}")
+    if store:
+        console.print(f"saved in the store {store} as fit {doc['fit_id']}", markup=False)
 
 
 def parse_points(items: list[str]) -> list[dict[str, str]]:
@@ -222,7 +244,7 @@ def predict(
 @app.command()
 @cli_command
 def backtest(
-    runs: Annotated[list[Path], typer.Argument(help="Run table file(s).")],
+    runs: RunsArg = None,
     law: LawOpt = "chinchilla",
     holdout: Annotated[str, typer.Option("--holdout", help="largest:K[:COLUMN] or an expression such as 'flops > 1e21'.")] = "largest:1",
     y: YOpt = None,
@@ -232,13 +254,13 @@ def backtest(
     fix: FixOpt = None,
     interval: Annotated[float, typer.Option("--interval", min=0.01, max=0.999)] = 0.9,
     seed: SeedOpt = 0,
+    store: StoreOpt = DEFAULT_STORE,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on all but the held-out (largest) runs, predict them, report the errors."""
     from .fit.backtest import backtest as run_backtest
-    from .runs import read_runs
 
-    table = read_runs([str(p) for p in runs] if len(runs) > 1 else str(runs[0]))
+    table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         result = run_backtest(
             table, law, holdout=holdout, y=y, family=_family(family), where=where,

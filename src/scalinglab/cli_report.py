@@ -14,7 +14,9 @@ import typer
 from rich.table import Table
 
 from .cli import (
+    DEFAULT_STORE,
     BootOpt,
+    StoreOpt,
     FamilyOpt,
     JsonOpt,
     WhereOpt,
@@ -24,25 +26,11 @@ from .cli import (
     console,
     emit_json,
     err_console,
+    load_runs,
     parse_points,
     progress_bar,
 )
 from .errors import InputError
-
-DEFAULT_STORE = Path("scalinglab.duckdb")
-StoreOpt = Annotated[
-    Path,
-    typer.Option(
-        "--store", "-s", envvar="SCALINGLAB_STORE", help="The project store (DuckDB file)."
-    ),
-]
-
-
-def _store_runs(store: Path) -> Any:
-    from .runs.store import Store
-
-    return Store(store).runs()
-
 
 def _number(text: str, option: str) -> float:
     from .runs import parse_size
@@ -95,12 +83,8 @@ def report(
 ) -> None:
     """Fit, backtest and plan, and write everything into one self-contained HTML page."""
     from .report import build_report
-    from .runs import read_runs
 
-    if runs:
-        table = read_runs([str(p) for p in runs] if len(runs) > 1 else str(runs[0]))
-    else:
-        table = _store_runs(store)
+    table = load_runs(runs, store)
     budgets = [_number(c, "--flops") for c in flops] if flops else None
     with progress_bar(not as_json) as update:
         built = build_report(

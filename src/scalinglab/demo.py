@@ -56,19 +56,34 @@ class DemoResult:
 
 
 def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = None) -> DemoResult:
-    """Fit, backtest and predict on the demo data; write the results under ``out_dir``."""
+    """Import, fit, backtest, plan and report on the demo data; write the results under ``out_dir``."""
     from .fit.api import fit
     from .fit.backtest import backtest
-    from .runs import read_runs
+    from .report import build_report
+    from .runs.store import Store
 
     data = find_demo_data()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(data)
-    runs = read_runs(data.path)
-    result.lines.append(f"data: {data.description}: {len(runs)} rows from {data.path}")
+    # A project store like a user's: the runs go in (again: a re-import adds nothing), fits too.
+    store = Store.init(out_dir / "scalinglab.duckdb")
+    imported = store.import_files(
+        [data.path], on_conflict="replace",
+        progress=None if progress is None else (lambda d, t, _: progress("import", d, t)),
+    )
+    runs = store.runs()
+    result.outputs["store"] = store.path
+    result.lines.append(
+        f"data: {data.description}: {len(runs)} rows from {data.path} "
+        f"({imported.rows_added} new in the store {store.path})"
+    )
     fitted = fit(runs, "chinchilla", progress=progress, **data.fit_options)
+    fit_id = store.save_fit(
+        fitted.to_json(), data_hash=runs.data_hash(), law="chinchilla", options=data.fit_options
+    )
     result.outputs["fit"] = fitted.save(out_dir / "fit.json")
     result.lines.append(fitted.summary())
+    result.lines.append(f"fit saved in the store as fit {fit_id}")
     bt = backtest(runs, "chinchilla", holdout=data.backtest_holdout, progress=progress, **data.fit_options)
     (out_dir / "backtest.json").write_text(json.dumps(bt.to_json(), indent=1, default=float))
     result.outputs["backtest"] = out_dir / "backtest.json"
@@ -81,11 +96,24 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
         f"prediction at 10x the largest run ({at}): {row['value']:.4f} "
         f"(90% interval {row['lo']:.4f}..{row['hi']:.4f})"
     )
+    report = build_report(
+        runs, fits=[fitted], backtests=[bt], at=[hi], where=data.fit_options.get("where"),
+        y=data.fit_options.get("y"), title=f"scalinglab demo: {data.path.name}", progress=progress,
+    )  # fmt: skip
+    result.outputs["report"] = report.write(out_dir / "report.html").resolve()
+    plan = next((a for a in report.answers[0]["allocations"] if "error" not in a), None)
+    if plan is not None:
+        result.lines.append(
+            f"compute-optimal at {plan['flops']:.3g} FLOPs: N={plan['params']:.3g}, "
+            f"D={plan['tokens']:.3g}, predicted loss {plan['loss']:.4f}"
+        )
     result.summary = {
         "data": str(data.path),
         "params": fitted.params,
         "backtest_mean_abs_rel_error": bt.mare,
         "prediction_at_10x": float(row["value"]),
+        "compute_optimal": plan,
+        "report": str(result.outputs["report"]),
         "outputs": {k: str(v) for k, v in result.outputs.items()},
     }
     return result

@@ -15,6 +15,17 @@ from .runs import RunTable, read_runs
 
 __version__ = "0.1.0"
 
+#: Subpackages loaded on first use, so ``import scalinglab`` (and the CLI) stays quick.
+_LAZY = {"compare", "downstream", "ladder", "plan", "report", "synthetic"}
+
+
+def __getattr__(name: str):  # PEP 562
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'scalinglab' has no attribute {name!r}")
+
 __all__ = [
     "FitResult",
     "InputError",

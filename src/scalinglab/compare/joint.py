@@ -12,15 +12,7 @@ import ast
 
 from ..errors import InputError
 from ..laws.base import Law
-
-
-def _terms(node: ast.expr, sign: int = 1) -> list[tuple[int, ast.expr]]:
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
-        right = sign if isinstance(node.op, ast.Add) else -sign
-        return _terms(node.left, sign) + _terms(node.right, right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return _terms(node.operand, -sign)
-    return [(sign, node)]
+from ..laws.formula import signed_terms
 
 
 class _Rename(ast.NodeTransformer):
@@ -48,7 +40,7 @@ def joint_law(law: Law, n_families: int) -> Law:
     pieces = []
     for i in range(n_families):
         rename = _Rename({p: f"{p}_{i}" for p in per_family})
-        for sign, term in _terms(tree):
+        for sign, term in signed_terms(tree):
             text = ast.unparse(rename.visit(ast.parse(ast.unparse(term), mode="eval").body))
             pieces.append(f"{'-' if sign < 0 else '+'} {indicator(i)}*({text})")
     formula = " ".join(pieces).lstrip("+ ")

@@ -24,13 +24,13 @@ class Decomposition:
     offset: Compiled | None
 
 
-def _terms(node: ast.expr, sign: int = 1) -> list[tuple[int, ast.expr]]:
+def signed_terms(node: ast.expr, sign: int = 1) -> list[tuple[int, ast.expr]]:
     """Flatten a top-level sum into signed terms."""
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub):
         right_sign = sign if isinstance(node.op, ast.Add) else -sign
-        return _terms(node.left, sign) + _terms(node.right, right_sign)
+        return signed_terms(node.left, sign) + signed_terms(node.right, right_sign)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        return _terms(node.operand, -sign)
+        return signed_terms(node.operand, -sign)
     return [(sign, node)]
 
 
@@ -70,7 +70,7 @@ def decompose(tree: ast.expr, parameters: set[str], candidates: set[str] | None 
         ('E', 'A', 'B')
     """
     allowed = parameters if candidates is None else parameters & candidates
-    terms = _terms(tree)
+    terms = signed_terms(tree)
     names_per_term = [names_in(term) for _, term in terms]
     linear: list[str] = []
     basis: dict[str, Compiled] = {}

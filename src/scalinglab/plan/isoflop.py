@@ -52,6 +52,28 @@ class Exponents:
     a_replicates: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_replicates(
+        cls,
+        a_reps: np.ndarray,
+        b_reps: np.ndarray,
+        level: float,
+        log_kn: float,
+        points: pd.DataFrame,
+        notes: list[str] | None = None,
+    ) -> Exponents:
+        """Estimates in row 0 of ``a_reps``/``b_reps``, bootstrap replicates after it."""
+        return cls(
+            float(a_reps[0]),
+            float(b_reps[0]),
+            interval(a_reps, level),
+            interval(b_reps, level),
+            log_kn,
+            points,
+            np.asarray(a_reps)[1:],
+            list(notes or []),
+        )
+
     def params_at(self, flops: float) -> float:
         return float(math.exp(self.log_kn) * flops**self.a)
 
@@ -149,16 +171,7 @@ def approach1(
             "tokens": env["tokens"].to_numpy(),
         }
     )
-    return Exponents(
-        a,
-        b,
-        interval(a_reps_arr, level),
-        interval(np.array([b, *b_reps]), level),
-        log_kn,
-        optima,
-        a_reps_arr[1:],
-        notes,
-    )
+    return Exponents.from_replicates(a_reps_arr, np.array([b, *b_reps]), level, log_kn, optima, notes)
 
 
 # -- Approach 2 ------------------------------------------------------------------------------
@@ -248,16 +261,7 @@ def approach2(
     optima = pd.DataFrame(
         {"flops": np.exp(log_c), "params": np.exp(vertex[0]), "tokens": np.exp(log_d[0])}
     )
-    return Exponents(
-        float(a_reps[0]),
-        float(b_reps[0]),
-        interval(a_reps, level),
-        interval(b_reps, level),
-        log_kn,
-        optima,
-        a_reps[1:],
-        notes,
-    )
+    return Exponents.from_replicates(a_reps, b_reps, level, log_kn, optima, notes)
 
 
 # -- Approach 3 and the bias of Approach 2 ---------------------------------------------------
@@ -273,15 +277,7 @@ def approach3(fit: FitResult, budgets: np.ndarray, level: float) -> tuple[Expone
     optima = pd.DataFrame(
         {"flops": budgets, "params": np.exp(log_n[0]), "tokens": np.exp(log_d[0])}
     )
-    exps = Exponents(
-        float(a_reps[0]),
-        float(b_reps[0]),
-        interval(a_reps, level),
-        interval(b_reps, level),
-        log_kn,
-        optima,
-        a_reps[1:],
-    )
+    exps = Exponents.from_replicates(a_reps, b_reps, level, log_kn, optima)
     return exps, log_n
 
 

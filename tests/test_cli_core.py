@@ -67,7 +67,7 @@ def test_laws_json_lists_every_law_with_formula_and_reference():
         (["fit", "{runs}", "--fix", "alpha"], "error: --fix 'alpha': expected name=value"),
         (["fit", "{runs}", "--fix", "alpha=abc"], "error: --fix alpha=abc: expected a number, 'published' or a fit .json file"),
         (["fit", "{runs}", "--bound", "alpha=2:1"], "error: --bound alpha=2:1: expected lo:hi with lo < hi"),
-        (["fit", "{runs}", "--law", "chinchila"], "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, power, power_floor; or type a formula)"),
+        (["fit", "{runs}", "--law", "chinchila"], "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, kaplan_ns, farseer, data_constrained, parscale, nmt_bivariate, step_law, step_law_batch, overtrain, power, power_floor, henighan, hestness, bnsl, lr_annealing; or type a formula)"),
         (["fit", "{runs}", "--law", "E + A*width**-a"], "error: law formula 'E + A*width**-a' uses none of the data's columns"),
         (["fit", "{runs}", "--where", "loss < 3"], "error: where 'loss < 3' refers to unknown column(s) loss"),
         (["backtest", "{runs}", "--holdout", "largest:72"], "error: --holdout largest:72: need 1 <= K < 72 (the number of distinct params values)"),

@@ -16,7 +16,9 @@ def test_chinchilla_linear_parameters_are_found_from_the_formula():
 
 
 def test_linear_detection_handles_division_signs_and_shared_parameters():
-    law = Law.from_formula("E - A/params**a + k*x*x + a*tokens", variables=["params", "tokens", "x"])
+    law = Law.from_formula(
+        "E - A/params**a + k*x*x + a*tokens", variables=["params", "tokens", "x"]
+    )
     # 'a' is an exponent elsewhere, so it cannot be linear in its own term.
     assert [p.name for p in law.parameters if p.linear] == ["E", "A", "k"]
     basis, offset = law.basis_and_offset(

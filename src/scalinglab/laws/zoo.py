@@ -1,7 +1,11 @@
 """The built-in laws, each one declarative object with its reference.
 
-``get_law("power_floor:flops")`` picks the variable of a one-variable law; a string that is
-not a law name is read as a formula whose names are matched to the data's columns.
+``get_law("power_floor:flops")`` picks the variable of a one-variable law (``bnsl:params:2``
+also its number of breaks); a string that is not a law name is read as a formula whose names
+are matched to the data's columns. The laws live in their own modules: ``pretraining``
+(henighan, hestness, bnsl, farseer, data_constrained, parscale, nmt_bivariate), ``kaplan``
+(kaplan_ns), ``schedules`` (lr_annealing), ``hyperparams`` (step_law, step_law_batch) and the
+planning stage's ``overtrain``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,18 @@ import numpy as np
 from ..errors import InputError
 from ..expr import Expression
 from .base import Law
+from .hyperparams import STEP_LAW, STEP_LAW_BATCH
+from .kaplan import KAPLAN_NS
+from .pretraining import (
+    DATA_CONSTRAINED,
+    FARSEER,
+    NMT_BIVARIATE,
+    PARSCALE,
+    bnsl,
+    henighan,
+    hestness,
+)
+from .schedules import ANNEALING_MOMENTUM, lr_annealing
 
 _EXPONENTS = tuple(np.round(np.linspace(0.05, 1.5, 16), 4))
 
@@ -92,11 +108,35 @@ def power_floor(variable: str = "flops") -> Law:
     )
 
 
-FIXED_LAWS: dict[str, Law] = {law.name: law for law in (CHINCHILLA, KAPLAN_N, KAPLAN_D, KAPLAN_ND)}
+FIXED_LAWS: dict[str, Law] = {
+    law.name: law
+    for law in (
+        CHINCHILLA, KAPLAN_N, KAPLAN_D, KAPLAN_ND, KAPLAN_NS, FARSEER, DATA_CONSTRAINED,
+        PARSCALE, NMT_BIVARIATE, STEP_LAW, STEP_LAW_BATCH,
+    )
+}  # fmt: skip
 LAW_TEMPLATES: dict[str, tuple[Callable[[str], Law], str]] = {
     "power": (power, "flops"),
     "power_floor": (power_floor, "flops"),
+    "henighan": (henighan, "flops"),
+    "hestness": (hestness, "tokens"),
+    # bnsl:VARIABLE[:BREAKS], 1-3 breaks
+    "bnsl": (bnsl, "flops"),
+    # lr_annealing[:MOMENTUM]: the template's "variable" is the annealing momentum
+    "lr_annealing": (lr_annealing, str(ANNEALING_MOMENTUM)),
 }
+
+
+def _register_overtrain() -> None:
+    """The planning stage's ``overtrain`` law (Gadre et al. 2024), when that module exists."""
+    try:
+        from .overtrain import OVERTRAIN
+    except ImportError:
+        return
+    FIXED_LAWS[OVERTRAIN.name] = OVERTRAIN
+
+
+_register_overtrain()
 
 
 def law_names() -> list[str]:
@@ -130,7 +170,9 @@ def get_law(spec: str | Law, columns: Iterable[str] | None = None) -> Law:
         make, default = LAW_TEMPLATES[head]
         return make(variable or default)
     if text.isidentifier():
-        raise InputError(f"unknown law {text!r} (known: {', '.join(law_names())}; or type a formula)")
+        raise InputError(
+            f"unknown law {text!r} (known: {', '.join(law_names())}; or type a formula)"
+        )
     names = Expression(text, what="law formula").names
     cols = set(columns) if columns is not None else {"params", "tokens", "flops", "step"}
     variables = sorted(names & cols, key=text.index)

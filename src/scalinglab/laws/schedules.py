@@ -1,0 +1,240 @@
+"""Learning-rate schedules and the learning-rate-annealing law of Tissue et al. 2024.
+
+``L(s) = L0 + A * S1(s)**-alpha - C * S2(s)`` along a run, where
+
+* ``S1(s) = sum_{i<=s} eta_i`` is the *forward area* (the learning rate summed over steps), and
+* ``S2(s) = sum_{i<=s} m_i``, ``m_i = lam * m_{i-1} + (eta_{i-1} - eta_i)``, the *annealing
+  area*: the learning-rate drops so far, remembered with momentum ``lam`` (~0.999).
+
+Fitted on one or two curves, the law predicts the curve of any other schedule of the same
+model and data (cosine, warmup-stable-decay, constant): :func:`predict_schedule`.
+
+The schedules follow the ladder's conventions (1-based steps, linear warm-up to the peak,
+floor ``min_lr_ratio * peak``; WSD decays linearly over the last ``decay_fraction`` of steps).
+
+Example:
+    >>> lr = schedule_lr("wsd", 100, 1e-3, warmup_steps=10)
+    >>> [round(float(x), 6) for x in (lr[0], lr[50], lr[-1])]
+    [0.0001, 0.001, 0.0001]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .base import Law
+
+SCHEDULES = ("cosine", "wsd", "constant")
+#: Momentum of the annealing area (Tissue et al. 2024 use lambda = 0.999).
+ANNEALING_MOMENTUM = 0.999
+
+
+def schedule_lr(
+    schedule: str,
+    steps: int,
+    peak: float,
+    *,
+    warmup_steps: int = 0,
+    min_lr_ratio: float = 0.1,
+    decay_fraction: float = 0.2,
+) -> np.ndarray:
+    """Learning rate of steps 1..``steps`` under a named schedule (an array of ``steps``)."""
+    if schedule not in SCHEDULES:
+        raise InputError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
+    if steps < 1 or not peak > 0:
+        raise InputError(
+            f"a schedule needs steps >= 1 and a positive peak lr (got {steps}, {peak:g})"
+        )
+    s = np.arange(1, steps + 1, dtype=float)
+    floor = peak * min_lr_ratio
+    if schedule == "constant":
+        lr = np.full(steps, float(peak))
+    elif schedule == "cosine":
+        span = max(1, steps - warmup_steps)
+        progress = np.clip((s - warmup_steps) / span, 0.0, 1.0)
+        lr = floor + 0.5 * (peak - floor) * (1.0 + np.cos(np.pi * progress))
+    else:
+        decay_steps = max(1, round(decay_fraction * steps))
+        start = max(warmup_steps, steps - decay_steps)
+        progress = np.clip((s - start) / max(1, steps - start), 0.0, 1.0)
+        lr = np.where(s <= start, peak, peak + (floor - peak) * progress)
+    if warmup_steps > 0:
+        lr = np.where(s <= warmup_steps, peak * s / warmup_steps, lr)
+    return lr
+
+
+def annealing_areas(lr: Any, lam: float = ANNEALING_MOMENTUM) -> tuple[np.ndarray, np.ndarray]:
+    """``S1`` and ``S2`` after each step of a per-step learning-rate sequence.
+
+    The annealing momentum starts at the end of warm-up (the first step at the peak): the
+    warm-up's rising learning rate is not an annealing (Tissue et al. 2024, section 3).
+    """
+    eta = np.asarray(lr, dtype=float)
+    s1 = np.cumsum(eta)
+    drops = np.zeros_like(eta)
+    drops[1:] = eta[:-1] - eta[1:]
+    drops[: int(np.argmax(eta)) + 1] = 0.0
+    from scipy.signal import lfilter  # here: importing scipy.signal costs ~1 s of CLI start-up
+
+    m = lfilter([1.0], [1.0, -lam], drops)  # m_i = lam * m_(i-1) + drop_i
+    return s1, np.cumsum(m)
+
+
+def _per_step_lr(steps: np.ndarray, lrs: np.ndarray) -> np.ndarray:
+    """The learning rate at every step 1..max(steps) from the logged ones (linear in between)."""
+    order = np.argsort(steps)
+    steps, lrs = steps[order], lrs[order]
+    last = int(round(steps[-1]))
+    grid = np.arange(1, last + 1, dtype=float)
+    return np.interp(grid, steps, lrs)
+
+
+def add_annealing_areas(df: pd.DataFrame, lam: float = ANNEALING_MOMENTUM) -> pd.DataFrame:
+    """Add columns ``S1`` and ``S2`` to every per-step row, computed over each run's curve.
+
+    The learning rate comes from an ``lr`` column, or is rebuilt from a named schedule
+    (columns ``schedule`` and ``peak_lr``; ``warmup_steps``, ``min_lr_ratio``,
+    ``decay_fraction`` when present, else 0, 0.1, 0.2: the ladder's defaults). Final rows
+    (empty step) are dropped: the law is fitted on curves.
+    """
+    if "step" not in df.columns or not df["step"].notna().any():
+        raise InputError(
+            "law 'lr_annealing' is fitted on per-step curves: the table has no rows with a step"
+        )
+    has_lr = "lr" in df.columns and pd.to_numeric(df["lr"], errors="coerce").notna().any()
+    named = {"schedule", "peak_lr"} <= set(df.columns)
+    if not has_lr and not named:
+        raise InputError(
+            "law 'lr_annealing' needs the learning rate of each step: an 'lr' column, or "
+            "'schedule' and 'peak_lr' columns naming the schedule"
+        )
+    df = df[df["step"].notna()].copy()
+    df["S1"] = np.nan
+    df["S2"] = np.nan
+    for _, idx in df.groupby(["family", "run_id"], sort=False).groups.items():
+        rows = df.loc[idx]
+        steps = rows["step"].to_numpy(dtype=float)
+        if has_lr:
+            lr_rows = pd.to_numeric(rows["lr"], errors="coerce").to_numpy(dtype=float)
+            ok = np.isfinite(lr_rows)
+            if not ok.any():
+                continue
+            eta = _per_step_lr(steps[ok], lr_rows[ok])
+        else:
+            first = rows.iloc[0]
+            eta = schedule_lr(
+                str(first["schedule"]),
+                int(np.nanmax(steps)),
+                float(first["peak_lr"]),
+                warmup_steps=int(first.get("warmup_steps", 0) or 0),
+                min_lr_ratio=float(first.get("min_lr_ratio", 0.1)),
+                decay_fraction=float(first.get("decay_fraction", 0.2)),
+            )
+        s1, s2 = annealing_areas(eta, lam)
+        at = np.clip(np.round(steps).astype(int), 1, len(eta)) - 1
+        df.loc[idx, "S1"] = s1[at]
+        df.loc[idx, "S2"] = s2[at]
+    return df
+
+
+def lr_annealing(lam: float | str = ANNEALING_MOMENTUM) -> Law:
+    """The law with annealing momentum ``lam``: ``lr_annealing`` (0.999), ``lr_annealing:0.995``.
+
+    The momentum is part of how S2 is computed, not a fitted parameter: it is recorded as the
+    derived constant ``lam`` so that a saved fit predicts other schedules with the same one.
+    :func:`fit_lr_annealing` picks it from a few values by the fit's objective.
+    """
+    try:
+        lam = float(lam)
+    except ValueError:
+        lam = -1.0
+    if not 0.0 < lam < 1.0:
+        raise InputError(
+            "lr_annealing: the annealing momentum must be in (0, 1), e.g. lr_annealing:0.995"
+        )
+    return Law.from_formula(
+        "L0 + A*S1**-alpha - C*S2",
+        name="lr_annealing" if lam == ANNEALING_MOMENTUM else f"lr_annealing:{lam:g}",
+        variables=["S1", "S2"],
+        bounds={"alpha": (0.0, 3.0)},
+        grids={"alpha": (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0)},
+        derived={"lam": repr(lam)},
+        reference=(
+            "Tissue et al. 2024, Scaling Law with Learning Rate Annealing: "
+            f"L(s) = L0 + A*S1^-alpha - C*S2, S1 = sum eta, S2 = sum m, m_i = lam*m_(i-1) + eta_(i-1) - eta_i, lam = {lam:g}"
+        ),
+        description=(
+            "Loss along a run vs the forward area S1 and annealing area S2 of its learning-rate "
+            "schedule (computed per run from column lr, or schedule + peak_lr). Question: the "
+            "curve under another schedule (scalinglab schedule FIT.json --schedule wsd)."
+        ),
+        prepare=lambda df: add_annealing_areas(df, lam),
+    )
+
+
+#: Momenta tried by :func:`fit_lr_annealing`: Tissue et al.'s 0.999 suits runs of tens of
+#: thousands of steps; shorter runs forget faster.
+MOMENTA = (0.99, 0.995, 0.999, 0.9995)
+
+
+def fit_lr_annealing(runs: Any, *, momenta: tuple[float, ...] = MOMENTA, **fit_options: Any) -> Any:
+    """Fit ``lr_annealing`` with each momentum and keep the fit with the lowest objective.
+
+    ``fit_options`` go to :func:`scalinglab.fit` (``y``, ``family``, ``bootstrap``, ...). The
+    fits share their observations, so their objectives compare; the winner's notes list them.
+    """
+    from ..fit.api import fit  # the estimator; imported when used
+
+    fits = [fit(runs, lr_annealing(lam), **fit_options) for lam in momenta]
+    best = min(fits, key=lambda f: f.objective)
+    best.notes.append(
+        "annealing momentum chosen by objective: "
+        + ", ".join(f"{lam:g}: {f.objective:.4g}" for lam, f in zip(momenta, fits, strict=True))
+    )
+    return best
+
+
+LR_ANNEALING = lr_annealing()
+
+
+def predict_schedule(
+    fit: Any,
+    lr: Any,
+    *,
+    every: int = 1,
+    interval: float = 0.9,
+    lam: float | None = None,
+) -> pd.DataFrame:
+    """The loss curve a fitted ``lr_annealing`` law predicts for a per-step learning rate.
+
+    ``fit`` is a :class:`~scalinglab.fit.result.FitResult` of the ``lr_annealing`` law;
+    ``lr`` the learning rate of steps 1..S (e.g. :func:`schedule_lr`). Returns one row per
+    ``every`` steps (and always the last step): ``step, lr, S1, S2, value, lo, hi``.
+    The annealing momentum is the fit's own (its derived ``lam``) unless ``lam`` is given.
+    """
+    if tuple(fit.law.variables) != ("S1", "S2"):
+        raise InputError(
+            f"a schedule prediction needs a fit of law 'lr_annealing', not {fit.law.name!r}"
+        )
+    if lam is None:
+        lam = float(fit.derived.get("lam", ANNEALING_MOMENTUM))
+    eta = np.asarray(lr, dtype=float)
+    s1, s2 = annealing_areas(eta, lam)
+    steps = np.arange(1, len(eta) + 1)
+    keep = (steps % max(1, every) == 0) | (steps == len(eta))
+    pred = fit.predict({"S1": s1[keep], "S2": s2[keep]}, interval=interval)
+    out = pd.DataFrame({"step": steps[keep], "lr": eta[keep], "S1": s1[keep], "S2": s2[keep]})
+    for col in ("value", "lo", "hi"):
+        out[col] = pred[col].to_numpy()
+    return out
+
+
+def law_curve(params: Mapping[str, float], lr: Any, lam: float = ANNEALING_MOMENTUM) -> np.ndarray:
+    """The law's loss at every step for a per-step learning rate and known parameters."""
+    s1, s2 = annealing_areas(lr, lam)
+    return params["L0"] + params["A"] * s1 ** -params["alpha"] - params["C"] * s2

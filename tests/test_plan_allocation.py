@@ -249,3 +249,23 @@ def test_a_replicate_with_a_zero_coefficient_is_left_out_with_a_warning(fit):
     plan = compute_optimal(broken, 1e22)
     assert plan.warnings[0].startswith("1 of 60 bootstrap replicates have a zero coefficient")
     assert np.isfinite(plan.params.lo) and np.isfinite(plan.params.hi)
+
+
+def test_plan_lr_recommends_step_law_hyperparameters_for_the_planned_run(fit_file):
+    result = invoke("plan", fit_file, "--flops", "1e22", "--lr", "--seq-len", 2048, "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    hp = doc["hyperparameters"]
+    n, d = doc["params"], doc["tokens"]
+    # Li et al. 2025 (Step Law): lr = 1.79 N^-0.713 D^0.307, B = 0.58 D^0.571 tokens
+    assert hp["lr"] == pytest.approx(1.79 * n**-0.713 * d**0.307, rel=1e-6)
+    assert hp["batch_tokens"] == pytest.approx(0.58 * d**0.571, rel=1e-6)
+    assert hp["lr_source"] == "step_law" and hp["seq_len"] == 2048
+
+
+def test_plan_lr_follows_the_tokens_needed_for_a_target(fit_file):
+    result = invoke("plan", fit_file, "--target-loss", "2.5", "--params", "1e9", "--lr", "--json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["hyperparameters"]["params"] == 1e9
+    assert doc["hyperparameters"]["tokens"] == pytest.approx(doc["tokens"])

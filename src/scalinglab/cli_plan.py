@@ -122,6 +122,15 @@ def plan(
         float | None, typer.Option("--price", help="Price per accelerator-hour.")
     ] = None,
     interval: IntervalOpt = 0.9,
+    lr: Annotated[
+        bool, typer.Option("--lr", help="Also recommend a learning rate and batch size (Step Law or --sweep-fit).")
+    ] = False,
+    sweep_fit: Annotated[
+        Path | None, typer.Option("--sweep-fit", help="An `scalinglab lr-sweep -o` JSON whose trend gives the learning rate.")
+    ] = None,
+    seq_len: Annotated[
+        int | None, typer.Option("--seq-len", min=1, help="Sequence length, to give the batch in sequences too.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Answer planning questions from a fit: compute-optimal N and D, tokens to a target, cost."""
@@ -195,6 +204,12 @@ def plan(
             "plan needs a question: --flops C, --target-loss L, or --params N with --tokens D or --target-loss L"
         )
     doc.setdefault("law", fit.law.name)
+    if lr or sweep_fit is not None:
+        from .laws.hyperparams import recommend_hyperparameters
+
+        if not all(isinstance(doc.get(k), float) for k in ("params", "tokens")):
+            raise InputError("--lr needs a plan with a model size and a token count (--flops, or --params with --tokens)")
+        doc["hyperparameters"] = recommend_hyperparameters(doc["params"], doc["tokens"], sweep=sweep_fit, seq_len=seq_len)
     if as_json:
         emit_json(doc)
         return

@@ -28,6 +28,8 @@ from ..laws.base import Law, Parameter
 
 #: Most grid points evaluated by variable projection before the local search.
 MAX_GRID_POINTS = 4096
+#: Further iterations for the best start when the batched search has not converged.
+POLISH_ITERATIONS = 2000
 
 
 def huber(r: np.ndarray, delta: float) -> np.ndarray:
@@ -326,10 +328,13 @@ def best_fit(problem: Problem, *, n_starts: int = 8, seed: int = 0) -> tuple[LMR
         picked = np.nan_to_num(starts[order[:1]], nan=1.0)
     result = levenberg_marquardt(problem, picked)
     i = int(np.argmin(result.objective))
-    return (
-        LMResult(result.u[i : i + 1], result.objective[i : i + 1], result.converged[i : i + 1], result.iterations),
-        len(theta),
-    )
+    best = LMResult(result.u[i : i + 1], result.objective[i : i + 1], result.converged[i : i + 1], result.iterations)
+    if not best.converged[0]:
+        # Laws with many nonlinear parameters (Farseer: 7) crawl along flat valleys; the
+        # winning start alone is cheap to polish for longer.
+        more = levenberg_marquardt(problem, best.u, max_iter=POLISH_ITERATIONS)
+        best = LMResult(more.u, more.objective, more.converged, best.iterations + more.iterations)
+    return best, len(theta)
 
 
 def bootstrap_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:

@@ -91,8 +91,9 @@ class RefGPT(nn.Module):
 def bench_reference(d: int, n_layers: int, batch: int, t: int, steps: int) -> float:
     torch.manual_seed(0)
     model = RefGPT(d, n_layers, t).cuda()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1,
-                            fused=True)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.1, fused=True
+    )
     cmodel = torch.compile(model)
     data = torch.randint(0, 256, (steps + 20, batch, t + 1), device="cuda")
 
@@ -116,19 +117,29 @@ def bench_reference(d: int, n_layers: int, batch: int, t: int, steps: int) -> fl
     end.record()
     torch.cuda.synchronize()
     seconds = start.elapsed_time(end) / 1e3
-    del model, opt, cmodel, data
-    torch.cuda.empty_cache()
-    return steps * batch * t / seconds
+    return steps * batch * t / seconds  # the model and data are freed on return
 
 
-def bench_ladder(d: int, n_layers: int, batch: int, t: int, steps: int, corpus: str,
-                 positions: str) -> float:
-    shape = ModelShape(d_model=d, n_layers=n_layers, n_heads=d // 64, seq_len=t,
-                       positions=positions)
-    cfg = RunConfig(family="bench", shape=shape, tokens=(steps + 50) * batch * t,
-                    batch_size=batch, lr=1e-3, eval_every=10**9, eval_tokens=batch * t,
-                    final_eval_tokens=batch * t, ckpt_every=10**9, corpus=corpus,
-                    compile="yes", val_fraction=0.01)
+def bench_ladder(
+    d: int, n_layers: int, batch: int, t: int, steps: int, corpus: str, positions: str
+) -> float:
+    shape = ModelShape(
+        d_model=d, n_layers=n_layers, n_heads=d // 64, seq_len=t, positions=positions
+    )
+    cfg = RunConfig(
+        family="bench",
+        shape=shape,
+        tokens=(steps + 50) * batch * t,
+        batch_size=batch,
+        lr=1e-3,
+        eval_every=10**9,
+        eval_tokens=batch * t,
+        final_eval_tokens=batch * t,
+        ckpt_every=10**9,
+        corpus=corpus,
+        compile="yes",
+        val_fraction=0.01,
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         result = train_run(cfg, run_dir)
     torch.cuda.empty_cache()
@@ -160,9 +171,17 @@ def main() -> None:
         fpt = flops_per_token(shape)
         t0 = time.perf_counter()
         ref = bench_reference(d, n_layers, batch, t, args.steps)
-        row = {"size": name, "params": non_embedding_params(shape), "d_model": d,
-               "n_layers": n_layers, "batch": batch, "seq_len": t, "reference_tok_s": ref,
-               "reference_mfu": ref * fpt / PEAK, "issue_reference_tok_s": ISSUE_REFERENCE.get(name)}
+        row = {
+            "size": name,
+            "params": non_embedding_params(shape),
+            "d_model": d,
+            "n_layers": n_layers,
+            "batch": batch,
+            "seq_len": t,
+            "reference_tok_s": ref,
+            "reference_mfu": ref * fpt / PEAK,
+            "issue_reference_tok_s": ISSUE_REFERENCE.get(name),
+        }
         for pos in positions:
             lad = bench_ladder(d, n_layers, batch, t, args.steps, corpus, pos)
             row[f"ladder_{pos}_tok_s"] = lad
@@ -173,20 +192,29 @@ def main() -> None:
         row["seconds"] = time.perf_counter() - t0
         results.append(row)
         print(json.dumps(row), flush=True)
-    print(f"\n{'size':>6} {'params':>11} {'reference tok/s':>16} {'MFU':>5} "
-          + " ".join(f"{'ladder-' + p + ' tok/s':>20} {'MFU':>5} {'x ref':>6} {'x issue':>7}"
-                     for p in positions))
+    print(
+        f"\n{'size':>6} {'params':>11} {'reference tok/s':>16} {'MFU':>5} "
+        + " ".join(
+            f"{'ladder-' + p + ' tok/s':>20} {'MFU':>5} {'x ref':>6} {'x issue':>7}"
+            for p in positions
+        )
+    )
     for r in results:
-        line = (f"{r['size']:>6} {r['params']:>11,} {r['reference_tok_s']:>16,.0f} "
-                f"{r['reference_mfu']:>5.1%}")
+        line = (
+            f"{r['size']:>6} {r['params']:>11,} {r['reference_tok_s']:>16,.0f} "
+            f"{r['reference_mfu']:>5.1%}"
+        )
         for p in positions:
             vs_issue = r.get(f"ladder_{p}_vs_issue", math.nan)
-            line += (f" {r[f'ladder_{p}_tok_s']:>20,.0f} {r[f'ladder_{p}_mfu']:>5.1%}"
-                     f" {r[f'ladder_{p}_vs_reference']:>6.2f} {vs_issue:>7.2f}")
+            line += (
+                f" {r[f'ladder_{p}_tok_s']:>20,.0f} {r[f'ladder_{p}_mfu']:>5.1%}"
+                f" {r[f'ladder_{p}_vs_reference']:>6.2f} {vs_issue:>7.2f}"
+            )
         print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps({"device": device, "torch": torch.__version__,
-                                               "results": results}, indent=1))
+        Path(args.json).write_text(
+            json.dumps({"device": device, "torch": torch.__version__, "results": results}, indent=1)
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""One run of a ladder: every knob, as a plain dataclass that round-trips through JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from ..errors import InputError
+from .schedules import SCHEDULES
+from .sizing import ModelShape, flops_per_token, human, non_embedding_params, total_params
+
+COMPILE_MIN_FLOPS = 3e15  # compile="auto" compiles GPU runs of at least this many FLOPs
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides what one training run computes (and a few run-time knobs)."""
+
+    family: str
+    shape: ModelShape
+    tokens: int  # training-token budget
+    batch_size: int = 32  # sequences per optimizer step
+    lr: float = 3e-3
+    schedule: str = "cosine"
+    warmup: float = 0.05  # fraction of steps
+    min_lr_ratio: float = 0.1
+    decay_fraction: float = 0.2  # WSD cool-down length, fraction of steps
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 100
+    eval_tokens: int = 262_144  # the fixed held-out set evaluated every eval_every steps
+    final_eval_tokens: int = 1_048_576  # the final evaluation's set (capped by the split)
+    log_every: int = 1
+    ckpt_every: int = 200
+    corpus: str | None = None  # None: the installed Python source
+    val_fraction: float = 0.01
+    corpus_dtype: str | None = None  # for raw .bin token files: uint8 (default) or uint16
+    compile: str = "auto"  # "auto" (GPU runs of 1e15 FLOPs or more), "yes", "no"
+    dtype: str = "auto"  # "auto" (bf16 autocast on GPU), "bf16", "fp32"
+    main_grid: bool = True  # False for schedule variants outside the size x budget grid
+    fault_step: int | None = None  # tests only: raise at this step, every attempt
+    run_id: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
+        if self.tokens < self.shape.seq_len * self.batch_size:
+            raise InputError(
+                f"token budget {self.tokens} is smaller than one batch "
+                f"({self.batch_size} x {self.shape.seq_len})"
+            )
+        if not self.lr > 0 or self.batch_size < 1:
+            raise InputError("lr must be positive and batch_size at least 1")
+        if not self.run_id:
+            self.run_id = self.default_run_id()
+
+    # ---- derived quantities -------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        return max(1, self.tokens // (self.batch_size * self.shape.seq_len))
+
+    @property
+    def tokens_trained(self) -> int:
+        return self.steps * self.batch_size * self.shape.seq_len
+
+    @property
+    def params(self) -> int:
+        return non_embedding_params(self.shape)
+
+    @property
+    def params_total(self) -> int:
+        return total_params(self.shape)
+
+    @property
+    def flops(self) -> float:
+        return 6.0 * self.params * self.tokens_trained
+
+    @property
+    def flops_attn(self) -> float:
+        return flops_per_token(self.shape, attention=True) * self.tokens_trained
+
+    def digest(self) -> str:
+        """Hash of what the run computes (not of run-time knobs such as logging)."""
+        skip = {
+            "run_id",
+            "eval_every",
+            "log_every",
+            "ckpt_every",
+            "compile",
+            "main_grid",
+            "fault_step",
+            "family",
+        }
+        d = {k: v for k, v in self.to_dict().items() if k not in skip}
+        return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=4).hexdigest()
+
+    def default_run_id(self) -> str:
+        s = self.shape
+        return (
+            f"{self.family}-d{s.d_model}L{s.n_layers}-{human(self.tokens_trained)}tok-"
+            f"{self.schedule}-s{self.seed}-{self.digest()}"
+        )
+
+    # ---- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["shape"] = self.shape.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunConfig:
+        d = dict(d)
+        d["shape"] = ModelShape(**d["shape"])
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

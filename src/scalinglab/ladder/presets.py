@@ -1,0 +1,105 @@
+"""Named sweep specs shipped with the package (``scalinglab ladder run --preset NAME``).
+
+* ``cpu-tiny``: five sizes spanning 32x in non-embedding parameters (12K to 394K), three
+  token budgets (0.3M, 0.6M, 1.2M), and one size under cosine / WSD / constant; about 5
+  minutes on 2 idle CPU cores.
+* ``gpu-ladder``: the spec of the bundled GPU ladder in ``data/ladder/`` (see its README):
+  five sizes spanning 32x (99K to 3.1M), budgets of 1500 / 3000 / 6000 steps of one fixed
+  batch, and the 1.3M size at 3000 steps under cosine, WSD and constant schedules.
+"""
+
+from __future__ import annotations
+
+from ..errors import InputError
+from .spec import Sweep, parse_spec
+
+CPU_TINY = """\
+name = "cpu-tiny"
+description = "A small ladder for a 2-core CPU: 5 sizes (12K-394K params) x 3 budgets."
+
+[model]
+seq_len = 128
+positions = "rope"
+tied_embeddings = true
+sizes = [
+  {d_model = 32, n_layers = 1},
+  {d_model = 48, n_layers = 2},
+  {d_model = 64, n_layers = 2},
+  {d_model = 96, n_layers = 2},
+  {d_model = 128, n_layers = 2},
+]
+
+[budget]
+tokens = [3e5, 6e5, 1.2e6]
+
+[train]
+batch_size = 16
+lr = "3e-3 * (64 / d_model)**0.5"
+schedule = "cosine"
+warmup = 0.05
+seeds = [0]
+eval_every = 100
+eval_tokens = 32768
+final_eval_tokens = 262144
+ckpt_every = 100
+
+[corpus]
+source = "python"
+val_fraction = 0.01
+
+[[schedule_variants]]
+size = {d_model = 64, n_layers = 2}
+tokens = 1.2e6
+schedules = ["cosine", "wsd", "constant"]
+"""
+
+GPU_LADDER = """\
+name = "gpu-ladder"
+description = "Bundled demo ladder: 5 sizes (99K-3.1M non-embedding params, 32x) x 3 budgets."
+
+[model]
+seq_len = 256
+positions = "rope"
+tied_embeddings = true
+sizes = [
+  {d_model = 64, n_layers = 2},
+  {d_model = 96, n_layers = 2},
+  {d_model = 128, n_layers = 3},
+  {d_model = 192, n_layers = 3},
+  {d_model = 256, n_layers = 4},
+]
+
+[budget]
+tokens = [1.2288e7, 2.4576e7, 4.9152e7]  # 1500, 3000, 6000 steps of 32 x 256 tokens
+
+[train]
+batch_size = 32
+lr = "2e-3 * (256 / d_model)**0.5"
+schedule = "cosine"
+warmup = 0.05
+min_lr_ratio = 0.1
+seeds = [0]
+eval_every = 250
+eval_tokens = 131072
+final_eval_tokens = 4194304
+log_every = 4
+ckpt_every = 1000
+compile = "auto"
+
+[corpus]
+source = "python"
+val_fraction = 0.01
+
+[[schedule_variants]]
+size = {d_model = 192, n_layers = 3}
+tokens = 2.4576e7
+schedules = ["cosine", "wsd", "constant"]
+"""
+
+PRESETS = {"cpu-tiny": CPU_TINY, "gpu-ladder": GPU_LADDER}
+
+
+def preset(name: str) -> Sweep:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return parse_spec(PRESETS[name], source=f"preset:{name}")

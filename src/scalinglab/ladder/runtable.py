@@ -1,0 +1,84 @@
+"""Run-table rows (DESIGN.md schema) for ladder runs, and the sweep's combined table.
+
+Columns: ``family, run_id, params, tokens, flops, step, metric, value`` then extras. ``params``
+is the non-embedding count; ``flops = 6 * params * tokens``; ``flops_attn`` adds the attention
+term. Per-step rows carry the optimizer step; one final row per metric has ``step`` empty
+(final validation loss on the whole fixed held-out set; final train loss = mean of the last
+steps), so fitting final values needs no option.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .sizing import flops_per_token
+
+COLUMNS = ["family", "run_id", "params", "tokens", "flops", "step", "metric", "value"]
+EXTRAS = [
+    "flops_attn",
+    "lr",
+    "params_total",
+    "d_model",
+    "n_layers",
+    "n_heads",
+    "seq_len",
+    "batch_size",
+    "schedule",
+    "peak_lr",
+    "seed",
+    "status",
+    "corpus_fingerprint",
+]
+
+
+def run_rows(cfg: RunConfig, rows: list, result: dict) -> pd.DataFrame:
+    """One run's rows: ``rows`` are ``(step, metric, value, tokens, lr)`` tuples."""
+    per_step = pd.DataFrame(rows, columns=["step", "metric", "value", "tokens", "lr"])
+    final = []
+    if result["status"] == "done":
+        total = cfg.tokens_trained
+        last_lr = per_step["lr"].iloc[-1] if len(per_step) else np.nan
+        final.append((np.nan, "val_loss", result["final_val_loss"], total, last_lr))
+        if result.get("final_train_loss") is not None:
+            final.append((np.nan, "train_loss", result["final_train_loss"], total, last_lr))
+    df = pd.concat([per_step, pd.DataFrame(final, columns=per_step.columns)], ignore_index=True)
+    df["step"] = df["step"].astype("Int64")
+    df["tokens"] = df["tokens"].astype("int64")
+    s = cfg.shape
+    df["family"] = cfg.family
+    df["run_id"] = cfg.run_id
+    df["params"] = cfg.params
+    df["flops"] = 6.0 * cfg.params * df["tokens"]
+    df["flops_attn"] = flops_per_token(s, attention=True) * df["tokens"]
+    df["params_total"] = cfg.params_total
+    df["d_model"], df["n_layers"], df["n_heads"] = s.d_model, s.n_layers, s.n_heads
+    df["seq_len"], df["batch_size"] = s.seq_len, cfg.batch_size
+    df["schedule"], df["peak_lr"], df["seed"] = cfg.schedule, cfg.lr, cfg.seed
+    df["status"] = result["status"]
+    df["corpus_fingerprint"] = result.get("corpus_fingerprint", "")
+    return df[COLUMNS + EXTRAS]
+
+
+def collect(out_dir: str | Path, run_ids: list[str] | None = None) -> pd.DataFrame:
+    """Concatenate the ``rows.csv`` of finished runs under ``out_dir/runs`` (sorted by id)."""
+    runs = Path(out_dir) / "runs"
+    frames = []
+    ids = run_ids if run_ids is not None else sorted(p.name for p in runs.glob("*") if p.is_dir())
+    for rid in ids:
+        f = runs / rid / "rows.csv"
+        if f.exists():
+            frames.append(pd.read_csv(f, dtype={"step": "Int64"}))
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS + EXTRAS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    df.to_csv(tmp, index=False)
+    tmp.replace(path)

@@ -1,0 +1,57 @@
+"""The GPT itself: counts agree with sizing.py, shapes, loss at init, causality."""
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny models: threads only add contention (xdist, Ray workers)
+
+from scalinglab.ladder.model import GPT  # noqa: E402
+from scalinglab.ladder.sizing import ModelShape, non_embedding_params, total_params  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.mark.parametrize("positions", ["rope", "learned"])
+@pytest.mark.parametrize("tied", [True, False])
+def test_module_counts_equal_the_planned_counts(positions, tied):
+    s = ModelShape(
+        d_model=64, n_layers=3, n_heads=4, seq_len=32, positions=positions, tied_embeddings=tied
+    )
+    counts = GPT(s).param_counts()
+    assert counts["total"] == total_params(s)
+    assert counts["non_embedding"] == non_embedding_params(s)
+
+
+def test_forward_gives_logits_and_a_sane_initial_loss():
+    torch.manual_seed(0)
+    s = ModelShape(d_model=32, n_layers=2, n_heads=2, seq_len=16)
+    model = GPT(s)
+    x = torch.randint(0, 256, (4, 16))
+    assert model(x).shape == (4, 16, 256)
+    loss = model(x, x).item()
+    assert 3.0 < loss < math.log(256) + 1.0
+
+
+@pytest.mark.parametrize("positions", ["rope", "learned"])
+def test_attention_is_causal(positions):
+    torch.manual_seed(0)
+    s = ModelShape(d_model=32, n_layers=2, n_heads=2, seq_len=16, positions=positions)
+    model = GPT(s).eval()
+    x = torch.randint(0, 256, (1, 16))
+    y = x.clone()
+    y[0, 10:] = (y[0, 10:] + 1) % 256
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    torch.testing.assert_close(a[:, :10], b[:, :10])
+    assert not torch.allclose(a[:, 10:], b[:, 10:])
+
+
+def test_weight_decay_skips_norms_and_embeddings():
+    s = ModelShape(d_model=32, n_layers=1, n_heads=1, seq_len=8)
+    model = GPT(s)
+    decay, no_decay = model.optimizer_groups(0.1)
+    assert all(p.dim() == 2 for p in decay["params"])
+    n = sum(p.numel() for g in (decay, no_decay) for p in g["params"])
+    assert n == total_params(s)

@@ -1,0 +1,119 @@
+"""One training run: schedules, rows in the run-table schema, exact resume, divergence."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)  # tiny models: threads only add contention (xdist, Ray workers)
+
+from ladder_helpers import SMALL_CORPUS  # noqa: E402
+from scalinglab.ladder.config import RunConfig  # noqa: E402
+from scalinglab.ladder.schedules import learning_rate  # noqa: E402
+from scalinglab.ladder.sizing import ModelShape  # noqa: E402
+from scalinglab.ladder.train import CRASH_ENV, SimulatedCrash, train_run  # noqa: E402
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SCALINGLAB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _cfg(**kw):
+    base = dict(
+        family="t",
+        shape=ModelShape(32, 1, 2, seq_len=32),
+        tokens=8 * 32 * 120,
+        batch_size=8,
+        lr=3e-3,
+        eval_every=40,
+        eval_tokens=4096,
+        final_eval_tokens=8192,
+        ckpt_every=40,
+        corpus=SMALL_CORPUS,
+        val_fraction=0.05,
+    )
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def test_schedules_share_warmup_and_peak_and_end_where_they_should():
+    kw = dict(warmup_steps=10, min_lr_ratio=0.1)
+    for s in ("cosine", "wsd", "constant"):
+        assert learning_rate(5, 100, 1.0, schedule=s, **kw) == pytest.approx(0.5)
+        assert learning_rate(10, 100, 1.0, schedule=s, **kw) == pytest.approx(1.0)
+    assert learning_rate(100, 100, 1.0, schedule="cosine", **kw) == pytest.approx(0.1)
+    assert learning_rate(100, 100, 1.0, schedule="wsd", **kw) == pytest.approx(0.1)
+    assert learning_rate(80, 100, 1.0, schedule="wsd", **kw) == pytest.approx(1.0)
+    assert learning_rate(100, 100, 1.0, schedule="constant", **kw) == 1.0
+
+
+def test_a_run_learns_and_writes_run_table_rows(tmp_path):
+    cfg = _cfg()
+    result = train_run(cfg, tmp_path / "r")
+    assert result["status"] == "done" and result["corpus_fingerprint"]
+    rows = pd.read_csv(tmp_path / "r" / "rows.csv", dtype={"step": "Int64"})
+    assert list(rows.columns[:8]) == [
+        "family",
+        "run_id",
+        "params",
+        "tokens",
+        "flops",
+        "step",
+        "metric",
+        "value",
+    ]
+    train = rows[(rows.metric == "train_loss") & rows.step.notna()]
+    assert len(train) == cfg.steps and train.step.is_monotonic_increasing
+    assert train.value.iloc[-10:].mean() < train.value.iloc[:5].mean() - 0.5
+    val = rows[(rows.metric == "val_loss") & rows.step.notna()]
+    assert list(val.step) == [40, 80, 120]
+    final = rows[rows.step.isna()].set_index("metric")
+    assert final.loc["val_loss", "value"] == pytest.approx(result["final_val_loss"])
+    assert final.loc["val_loss", "tokens"] == cfg.tokens_trained
+    assert (rows.flops == 6 * rows.params * rows.tokens).all()
+    assert (rows.flops_attn > rows.flops).all()
+    assert (rows.params == cfg.params).all() and (rows.params_total > rows.params).all()
+    assert rows.lr.notna().all()
+
+
+def test_a_crashed_run_resumes_from_its_checkpoint_exactly(tmp_path, monkeypatch):
+    cfg = _cfg()
+    whole = train_run(cfg, tmp_path / "whole")
+    monkeypatch.setenv(CRASH_ENV, "80")
+    with pytest.raises(SimulatedCrash):
+        train_run(cfg, tmp_path / "crashed")
+    assert (tmp_path / "crashed" / "ckpt.pt").exists()
+    assert not (tmp_path / "crashed" / "result.json").exists()
+    monkeypatch.delenv(CRASH_ENV)
+    resumed = train_run(cfg, tmp_path / "crashed")
+    assert resumed["resumed_from_step"] == 80
+    assert resumed["final_val_loss"] == pytest.approx(whole["final_val_loss"], rel=1e-5)
+    a = pd.read_csv(tmp_path / "whole" / "rows.csv")
+    b = pd.read_csv(tmp_path / "crashed" / "rows.csv")
+    assert len(a) == len(b)
+    pd.testing.assert_series_equal(a.value, b.value, rtol=1e-5)
+    assert not (tmp_path / "crashed" / "ckpt.pt").exists()  # removed once finished
+    again = train_run(cfg, tmp_path / "crashed")  # finished: returned, not retrained
+    assert again == json.loads((tmp_path / "crashed" / "result.json").read_text())
+
+
+def test_divergence_stops_the_run_and_says_why(tmp_path):
+    cfg = _cfg(lr=50.0, grad_clip=0.0, warmup=0.0)
+    result = train_run(cfg, tmp_path / "r")
+    assert result["status"] == "diverged"
+    assert "step" in result["reason"]
+    rows = pd.read_csv(tmp_path / "r" / "rows.csv", dtype={"step": "Int64"})
+    assert rows.step.notna().all()  # no final rows: a diverged run has no final loss
+    assert (rows.status == "diverged").all()
+    assert rows.step.max() < cfg.steps
+
+
+def test_learned_positions_and_untied_embeddings_train_too(tmp_path):
+    shape = ModelShape(32, 1, 2, seq_len=32, positions="learned", tied_embeddings=False)
+    result = train_run(_cfg(shape=shape, tokens=8 * 32 * 40), tmp_path / "r")
+    assert result["status"] == "done" and math.isfinite(result["final_val_loss"])

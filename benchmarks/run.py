@@ -127,16 +127,23 @@ def brute_force(params, tokens, y, delta=1e-3):
     """Dense grid over (alpha, beta), each point's (E, A, B) by scipy's robust least squares.
 
     ``least_squares(loss='huber', f_scale=delta)`` minimises exactly sum Huber_delta(r): an
-    independent solver. The grid is 0.05 wide over [0.05, 1.2]^2, refined to 0.005 around
-    its best cell.
+    independent solver. The grid is 0.1 wide over [0.1, 1.2]^2, refined to 0.01 around its
+    best point; the objective is continuous, so our fit must match or beat the grid's best.
     """
     log_y = np.log(y)
 
     def inner(alpha, beta, x0):
         basis = np.stack([np.ones_like(y), params**-alpha, tokens**-beta], axis=1)
-        res = least_squares(lambda c: np.log(np.maximum(basis @ c, 1e-300)) - log_y, x0,
-                            loss="huber", f_scale=delta, bounds=(0, np.inf), method="trf")
-        return 2 * res.cost, res.x
+
+        def residuals(c):
+            return np.log(np.maximum(basis @ c, 1e-300)) - log_y
+
+        def jacobian(c):
+            return basis / np.maximum(basis @ c, 1e-300)[:, None]
+
+        res = least_squares(residuals, x0, jac=jacobian, loss="huber", f_scale=delta,
+                            bounds=(0, np.inf), method="trf")
+        return res.cost, res.x  # with f_scale=delta, cost = sum Huber_delta(r) exactly
 
     def search(alphas, betas, x0):
         best = (np.inf, None, None)
@@ -148,9 +155,9 @@ def brute_force(params, tokens, y, delta=1e-3):
         return best
 
     x0 = np.array([np.min(y) * 0.9, 1.0, 1.0])
-    coarse = search(np.arange(0.05, 1.21, 0.05), np.arange(0.05, 1.21, 0.05), x0)
+    coarse = search(np.arange(0.1, 1.21, 0.1), np.arange(0.1, 1.21, 0.1), x0)
     (a0, b0), c0 = coarse[1], coarse[2]
-    fine = search(np.arange(a0 - 0.05, a0 + 0.0501, 0.005), np.arange(b0 - 0.05, b0 + 0.0501, 0.005), c0)
+    fine = search(np.arange(a0 - 0.1, a0 + 0.1001, 0.01), np.arange(b0 - 0.1, b0 + 0.1001, 0.01), c0)
     return fine[0], fine[1]
 
 

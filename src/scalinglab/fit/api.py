@@ -101,7 +101,16 @@ def fit(
     warnings += diagnostics.bound_warnings(problem, natural)
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
-        weights = bootstrap_weights(problem.groups, bootstrap, rng)
+        groups = problem.groups
+        if problem.n_groups == 1:
+            # One run: resampling runs would repeat it every time (zero-width intervals), so
+            # its checkpoints are resampled instead; they are correlated, so this is optimistic.
+            groups = np.arange(len(problem.y))
+            warnings.append(
+                "one run only: the bootstrap resamples its checkpoints, which are correlated; "
+                "the intervals are optimistic"
+            )
+        weights = bootstrap_weights(groups, bootstrap, rng)
         reps = refit_many(
             problem, u_hat, weights,
             progress=None if progress is None else (lambda d, t: progress("bootstrap", d, t)),

@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_WORKERS ?= 2
 
-.PHONY: install install-all demo test test-fast bench lint clean
+.PHONY: install install-all demo test test-fast bench bench-quick ladder-cpu ladder-check bench-ladder-gpu lint clean
 
 install:  ## the package and its core dependencies
 	$(PIP) install -q -e .
@@ -22,6 +22,18 @@ test-fast: install-all  ## skip tests marked slow
 
 bench: install-all  ## speed and accuracy benchmarks against references measured in the same run
 	$(PYTHON) benchmarks/run.py
+
+bench-quick: install-all  ## the same with a 10% sample of the reference grid and 20 synthetic truths
+	$(PYTHON) benchmarks/run.py --quick
+
+ladder-cpu: install-all  ## train the cpu-tiny ladder (about 4 minutes on 2 cores)
+	scalinglab ladder run --preset cpu-tiny --out out/cpu-tiny
+
+ladder-check: install  ## fit all but the largest size of the bundled ladder, predict the largest
+	$(PYTHON) data/ladder/holdout_check.py
+
+bench-ladder-gpu:  ## GPU only: the ladder's trainer vs a plain reference GPT, tokens/s and MFU
+	$(PYTHON) benchmarks/bench_ladder_gpu.py --positions both
 
 lint:
 	ruff check src tests benchmarks

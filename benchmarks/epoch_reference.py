@@ -49,7 +49,9 @@ def _run_chunk(args):
     starts, log_n, log_d, log_y, delta = args
     best = (np.inf, None)
     for x0 in starts:
-        res = minimize(objective_and_grad, x0, args=(log_n, log_d, log_y, delta), jac=True, method="L-BFGS-B")
+        res = minimize(
+            objective_and_grad, x0, args=(log_n, log_d, log_y, delta), jac=True, method="L-BFGS-B"
+        )
         if res.fun < best[0]:
             best = (float(res.fun), res.x)
     return best
@@ -64,4 +66,10 @@ def fit_epoch_style(params, tokens, loss, delta=1e-3, starts=GRID, workers=None)
         results = list(pool.map(_run_chunk, chunks))
     fun, x = min(results, key=lambda r: r[0])
     alpha, beta, e, a, b = x
-    return fun, {"E": float(np.exp(e)), "A": float(np.exp(a)), "alpha": float(alpha), "B": float(np.exp(b)), "beta": float(beta)}
+    return fun, {
+        "E": float(np.exp(e)),
+        "A": float(np.exp(a)),
+        "alpha": float(alpha),
+        "B": float(np.exp(b)),
+        "beta": float(beta),
+    }

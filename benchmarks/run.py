@@ -26,7 +26,7 @@ import scalinglab as sl  # noqa: E402
 from epoch_reference import GRID, fit_epoch_style  # noqa: E402
 from scalinglab.fit.api import build_problem  # noqa: E402
 from scalinglab.fit.backtest import backtest  # noqa: E402
-from scalinglab.fit.engine import best_fit, bootstrap_weights, huber, refit_many  # noqa: E402
+from scalinglab.fit.engine import best_fit, bootstrap_weights, refit_many  # noqa: E402
 from scalinglab.laws import get_law  # noqa: E402
 from scalinglab.synthetic import chinchilla_grid, random_chinchilla_truth, simulate  # noqa: E402
 
@@ -58,18 +58,48 @@ def chinchilla_problem():
 def bench_fit_speed(quick):
     section("fit on Epoch's Chinchilla data (240 runs) vs plain-scipy Epoch-style reference")
     obs, problem = chinchilla_problem()
-    ours, t_ours = timed(lambda: sl.fit(SHARED / "chinchilla_epoch.csv", "chinchilla", where=EPOCH_WHERE, bootstrap=0, influence=False), repeat=5)
+    ours, t_ours = timed(
+        lambda: sl.fit(
+            SHARED / "chinchilla_epoch.csv",
+            "chinchilla",
+            where=EPOCH_WHERE,
+            bootstrap=0,
+            influence=False,
+        ),
+        repeat=5,
+    )
     starts = GRID[::10] if quick else GRID
     (ref_obj, ref_params), t_ref = timed(
-        lambda: fit_epoch_style(obs["params"].to_numpy(), obs["tokens"].to_numpy(), obs["value"].to_numpy(), starts=starts)
+        lambda: fit_epoch_style(
+            obs["params"].to_numpy(),
+            obs["tokens"].to_numpy(),
+            obs["value"].to_numpy(),
+            starts=starts,
+        )
     )
-    print(f"scalinglab : {t_ours * 1e3:8.1f} ms  objective {ours.objective:.12g}  " + _fmt(ours.params))
-    print(f"reference  : {t_ref * 1e3:8.0f} ms  objective {ref_obj:.12g}  " + _fmt(ref_params)
-          + f"  ({len(starts)} L-BFGS-B starts, all cores)")
-    print(f"speed-up   : {t_ref / t_ours:.0f}x (target >= 100x); objective difference "
-          f"{ours.objective - ref_obj:+.3g} (target <= 0 within 1e-12 relative)")
-    return {"ours_s": t_ours, "reference_s": t_ref, "speedup": t_ref / t_ours, "ours_objective": ours.objective,
-            "reference_objective": ref_obj, "reference_starts": len(starts), "ours_params": ours.params, "reference_params": ref_params}
+    print(
+        f"scalinglab : {t_ours * 1e3:8.1f} ms  objective {ours.objective:.12g}  "
+        + _fmt(ours.params)
+    )
+    print(
+        f"reference  : {t_ref * 1e3:8.0f} ms  objective {ref_obj:.12g}  "
+        + _fmt(ref_params)
+        + f"  ({len(starts)} L-BFGS-B starts, all cores)"
+    )
+    print(
+        f"speed-up   : {t_ref / t_ours:.0f}x (target >= 100x); objective difference "
+        f"{ours.objective - ref_obj:+.3g} (target <= 0 within 1e-12 relative)"
+    )
+    return {
+        "ours_s": t_ours,
+        "reference_s": t_ref,
+        "speedup": t_ref / t_ours,
+        "ours_objective": ours.objective,
+        "reference_objective": ref_obj,
+        "reference_starts": len(starts),
+        "ours_params": ours.params,
+        "reference_params": ref_params,
+    }
 
 
 def _fmt(p):
@@ -96,16 +126,28 @@ def bench_bootstrap():
     ref_objective, t_ref_part = timed(reference)
     t_ref = t_ref_part * 1000 / n_ref
     lower = np.mean(reps.objective[:n_ref] <= ref_objective * (1 + 1e-12))
-    print(f"scalinglab : {t_ours:.2f} s for 1,000 refits (target < 2 s on 2 cores); "
-          f"{reps.converged.mean():.1%} converged")
-    print(f"reference  : {t_ref:.1f} s for 1,000 (measured {n_ref} warm-started L-BFGS-B fits: {t_ref_part:.2f} s)")
-    print(f"speed-up   : {t_ref / t_ours:.0f}x; scalinglab's objective is lower or equal in {lower:.0%} "
-          f"of the {n_ref} shared replicates")
-    return {"ours_s": t_ours, "reference_s_extrapolated": t_ref, "speedup": t_ref / t_ours, "ours_lower_share": float(lower)}
+    print(
+        f"scalinglab : {t_ours:.2f} s for 1,000 refits (target < 2 s on 2 cores); "
+        f"{reps.converged.mean():.1%} converged"
+    )
+    print(
+        f"reference  : {t_ref:.1f} s for 1,000 (measured {n_ref} warm-started L-BFGS-B fits: {t_ref_part:.2f} s)"
+    )
+    print(
+        f"speed-up   : {t_ref / t_ours:.0f}x; scalinglab's objective is lower or equal in {lower:.0%} "
+        f"of the {n_ref} shared replicates"
+    )
+    return {
+        "ours_s": t_ours,
+        "reference_s_extrapolated": t_ref,
+        "speedup": t_ref / t_ours,
+        "ours_lower_share": float(lower),
+    }
 
 
 def objective_and_grad_weighted(x, log_n, log_d, log_y, w):
-    from scipy.special import huber as sp_huber, logsumexp
+    from scipy.special import huber as sp_huber
+    from scipy.special import logsumexp
 
     alpha, beta, e, a, b = x
     terms = np.stack([a - alpha * log_n, b - beta * log_d, np.full_like(log_n, e)])
@@ -113,8 +155,15 @@ def objective_and_grad_weighted(x, log_n, log_d, log_y, w):
     r = pred - log_y
     psi = w * np.clip(r, -1e-3, 1e-3)
     soft = np.exp(terms - pred)
-    grad = np.array([np.sum(psi * soft[0] * -log_n), np.sum(psi * soft[1] * -log_d), np.sum(psi * soft[2]),
-                     np.sum(psi * soft[0]), np.sum(psi * soft[1])])
+    grad = np.array(
+        [
+            np.sum(psi * soft[0] * -log_n),
+            np.sum(psi * soft[1] * -log_d),
+            np.sum(psi * soft[2]),
+            np.sum(psi * soft[0]),
+            np.sum(psi * soft[1]),
+        ]
+    )
     return float(np.sum(w * sp_huber(1e-3, r))), grad
 
 
@@ -141,8 +190,15 @@ def brute_force(params, tokens, y, delta=1e-3):
         def jacobian(c):
             return basis / np.maximum(basis @ c, 1e-300)[:, None]
 
-        res = least_squares(residuals, x0, jac=jacobian, loss="huber", f_scale=delta,
-                            bounds=(0, np.inf), method="trf")
+        res = least_squares(
+            residuals,
+            x0,
+            jac=jacobian,
+            loss="huber",
+            f_scale=delta,
+            bounds=(0, np.inf),
+            method="trf",
+        )
         return res.cost, res.x  # with f_scale=delta, cost = sum Huber_delta(r) exactly
 
     def search(alphas, betas, x0):
@@ -157,7 +213,9 @@ def brute_force(params, tokens, y, delta=1e-3):
     x0 = np.array([np.min(y) * 0.9, 1.0, 1.0])
     coarse = search(np.arange(0.1, 1.21, 0.1), np.arange(0.1, 1.21, 0.1), x0)
     (a0, b0), c0 = coarse[1], coarse[2]
-    fine = search(np.arange(a0 - 0.1, a0 + 0.1001, 0.01), np.arange(b0 - 0.1, b0 + 0.1001, 0.01), c0)
+    fine = search(
+        np.arange(a0 - 0.1, a0 + 0.1001, 0.01), np.arange(b0 - 0.1, b0 + 0.1001, 0.01), c0
+    )
     return fine[0], fine[1]
 
 
@@ -171,39 +229,58 @@ def _one_truth(seed):
     fit = sl.fit(runs, "chinchilla", bootstrap=200, influence=False, seed=seed)
     t_fit = time.perf_counter() - t
     t = time.perf_counter()
-    brute_obj, _ = brute_force(obs["params"].to_numpy(), obs["tokens"].to_numpy(), obs["value"].to_numpy())
+    brute_obj, _ = brute_force(
+        obs["params"].to_numpy(), obs["tokens"].to_numpy(), obs["value"].to_numpy()
+    )
     t_brute = time.perf_counter() - t
     ci = fit.conf_int()
     return {
-        "seed": seed, "noise": noise, "truth": truth, "fit": fit.params,
-        "objective": fit.objective, "brute_objective": brute_obj,
+        "seed": seed,
+        "noise": noise,
+        "truth": truth,
+        "fit": fit.params,
+        "objective": fit.objective,
+        "brute_objective": brute_obj,
         "alpha_err": abs(fit.params["alpha"] / truth["alpha"] - 1),
         "beta_err": abs(fit.params["beta"] / truth["beta"] - 1),
         "alpha_in_ci": bool(ci.loc["alpha", "lo"] <= truth["alpha"] <= ci.loc["alpha", "hi"]),
         "beta_in_ci": bool(ci.loc["beta", "lo"] <= truth["beta"] <= ci.loc["beta", "hi"]),
-        "t_fit": t_fit, "t_brute": t_brute,
+        "t_fit": t_fit,
+        "t_brute": t_brute,
     }
 
 
 def bench_synthetic(n_truths):
-    section(f"{n_truths} random Chinchilla-form truths, log-normal noise 0.5-2%, vs dense brute force")
+    section(
+        f"{n_truths} random Chinchilla-form truths, log-normal noise 0.5-2%, vs dense brute force"
+    )
     with ProcessPoolExecutor(2) as pool:
         rows = list(pool.map(_one_truth, range(n_truths)))
     frame = pd.DataFrame(rows)
     worse = frame["objective"] > frame["brute_objective"] * (1 + 1e-9)
-    print(f"objective no worse than brute force: {(~worse).sum()}/{len(frame)} "
-          f"(median gain {np.median(frame['brute_objective'] - frame['objective']):.3g})")
+    print(
+        f"objective no worse than brute force: {(~worse).sum()}/{len(frame)} "
+        f"(median gain {np.median(frame['brute_objective'] - frame['objective']):.3g})"
+    )
     for name in ("alpha", "beta"):
         err = frame[f"{name}_err"]
-        print(f"{name:5s} relative error: median {err.median():.1%}, 90th pct {err.quantile(0.9):.1%}, "
-              f"worst {err.max():.1%}; truth inside the 95% bootstrap interval in {frame[f'{name}_in_ci'].mean():.0%}")
-    print(f"time per truth: scalinglab {frame['t_fit'].median() * 1e3:.0f} ms (200-replicate bootstrap included), "
-          f"brute force {frame['t_brute'].median():.1f} s: {frame['t_brute'].median() / frame['t_fit'].median():.0f}x")
+        print(
+            f"{name:5s} relative error: median {err.median():.1%}, 90th pct {err.quantile(0.9):.1%}, "
+            f"worst {err.max():.1%}; truth inside the 95% bootstrap interval in {frame[f'{name}_in_ci'].mean():.0%}"
+        )
+    print(
+        f"time per truth: scalinglab {frame['t_fit'].median() * 1e3:.0f} ms (200-replicate bootstrap included), "
+        f"brute force {frame['t_brute'].median():.1f} s: {frame['t_brute'].median() / frame['t_fit'].median():.0f}x"
+    )
     return {
-        "n": len(frame), "worse_than_brute": int(worse.sum()),
-        "alpha_err_median": float(frame["alpha_err"].median()), "alpha_err_worst": float(frame["alpha_err"].max()),
-        "beta_err_median": float(frame["beta_err"].median()), "beta_err_worst": float(frame["beta_err"].max()),
-        "alpha_coverage": float(frame["alpha_in_ci"].mean()), "beta_coverage": float(frame["beta_in_ci"].mean()),
+        "n": len(frame),
+        "worse_than_brute": int(worse.sum()),
+        "alpha_err_median": float(frame["alpha_err"].median()),
+        "alpha_err_worst": float(frame["alpha_err"].max()),
+        "beta_err_median": float(frame["beta_err"].median()),
+        "beta_err_worst": float(frame["beta_err"].max()),
+        "alpha_coverage": float(frame["alpha_in_ci"].mean()),
+        "beta_coverage": float(frame["beta_in_ci"].mean()),
     }
 
 
@@ -228,18 +305,32 @@ def bench_backtests():
         if not path.exists():
             print(f"{name}: missing, skipped")
             continue
-        bt = backtest(
-            path, "chinchilla", holdout=holdout, bootstrap=200, **options)
+        bt = backtest(path, "chinchilla", holdout=holdout, bootstrap=200, **options)
         subset = ",".join(f"{k}={v}" for k, v in options.items() if k != "where") or "all"
-        print(f"{name:34s} {subset:28s} {holdout:10s} {len(bt.points):3d} {bt.mare:7.2%} {bt.coverage:9.0%}")
-        out.append({"dataset": name, "subset": subset, "holdout": holdout, "n": len(bt.points), "mare": bt.mare, "coverage": bt.coverage})
+        print(
+            f"{name:34s} {subset:28s} {holdout:10s} {len(bt.points):3d} {bt.mare:7.2%} {bt.coverage:9.0%}"
+        )
+        out.append(
+            {
+                "dataset": name,
+                "subset": subset,
+                "holdout": holdout,
+                "n": len(bt.points),
+                "mare": bt.mare,
+                "coverage": bt.coverage,
+            }
+        )
     return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="10%% of the reference grid, 20 truths")
-    parser.add_argument("--only", choices=["fit", "bootstrap", "synthetic", "backtests"], action="append")
+    parser.add_argument(
+        "--quick", action="store_true", help="10%% of the reference grid, 20 truths"
+    )
+    parser.add_argument(
+        "--only", choices=["fit", "bootstrap", "synthetic", "backtests"], action="append"
+    )
     args = parser.parse_args()
     if not (SHARED / "chinchilla_epoch.csv").exists():
         sys.exit(f"benchmarks need the shared data at {SHARED}")

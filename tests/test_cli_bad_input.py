@@ -7,18 +7,45 @@ from scalinglab.cli import app
 
 runner = CliRunner()
 HEADER = "family,run_id,params,tokens,flops,step,metric,value\n"
-GOOD = "".join(f"f,r{i},{n},{20 * n},,,loss,{2 + 100 * n**-0.3:.4f}\n" for i, n in enumerate([1e6, 2e6, 4e6, 8e6, 16e6, 32e6, 64e6]))
+GOOD = "".join(
+    f"f,r{i},{n},{20 * n},,,loss,{2 + 100 * n**-0.3:.4f}\n"
+    for i, n in enumerate([1e6, 2e6, 4e6, 8e6, 16e6, 32e6, 64e6])
+)
 
 CASES = {
-    "missing column": ("family,run_id,params,metric,value\nf,a,1e6,loss,3\n", [], "missing column 'tokens' (or 'flops'); columns found: family, run_id, params, metric, value"),
-    "non-numeric size": (HEADER + "f,a,abc,1e9,,,loss,3\n", [], "row 2: column 'params': not a number: 'abc'"),
+    "missing column": (
+        "family,run_id,params,metric,value\nf,a,1e6,loss,3\n",
+        [],
+        "missing column 'tokens' (or 'flops'); columns found: family, run_id, params, metric, value",
+    ),
+    "non-numeric size": (
+        HEADER + "f,a,abc,1e9,,,loss,3\n",
+        [],
+        "row 2: column 'params': not a number: 'abc'",
+    ),
     "NaN value": (HEADER + "f,a,1e6,1e9,,,loss,nan\n", [], "row 2: column 'value': empty value"),
-    "non-positive size": (HEADER + "f,a,1e6,-5,,,loss,3\n", [], "row 2: column 'tokens': must be positive: '-5'"),
+    "non-positive size": (
+        HEADER + "f,a,1e6,-5,,,loss,3\n",
+        [],
+        "row 2: column 'tokens': must be positive: '-5'",
+    ),
     "empty file": ("", [], "no rows"),
     "header only": (HEADER, [], "no rows"),
-    "duplicate key": (HEADER + "f,a,1e6,1e9,,,loss,3\nf,a,1e6,1e9,,,loss,3\n", [], "row 3: duplicate run_id 'a', step final, metric 'loss' (family 'f'; first at row 2)"),
-    "too few points": (HEADER + GOOD.split("\n", 3)[0] + "\n", [], "too few points for law 'chinchilla': 1 point(s) for 5 free parameters (need at least 6)"),
-    "unknown metric": (HEADER + GOOD, ["--y", "val_loss"], "unknown metric 'val_loss'; metrics: loss"),
+    "duplicate key": (
+        HEADER + "f,a,1e6,1e9,,,loss,3\nf,a,1e6,1e9,,,loss,3\n",
+        [],
+        "row 3: duplicate run_id 'a', step final, metric 'loss' (family 'f'; first at row 2)",
+    ),
+    "too few points": (
+        HEADER + GOOD.split("\n", 3)[0] + "\n",
+        [],
+        "too few points for law 'chinchilla': 1 point(s) for 5 free parameters (need at least 6)",
+    ),
+    "unknown metric": (
+        HEADER + GOOD,
+        ["--y", "val_loss"],
+        "unknown metric 'val_loss'; metrics: loss",
+    ),
     "unknown family": (HEADER + GOOD, ["--family", "g"], "unknown family 'g'; families: f"),
 }
 
@@ -47,6 +74,18 @@ def test_missing_file_is_exit_2(tmp_path):
 def test_filters_count_what_they_remove(tmp_path):
     path = tmp_path / "runs.csv"
     path.write_text(HEADER + GOOD)
-    result = runner.invoke(app, ["fit", str(path), "--law", "power_floor:params", "--where", "params > 1e6", "--bootstrap", "0"])
+    result = runner.invoke(
+        app,
+        [
+            "fit",
+            str(path),
+            "--law",
+            "power_floor:params",
+            "--where",
+            "params > 1e6",
+            "--bootstrap",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert "where 'params > 1e6' removed 1 of 7 rows" in result.stdout

@@ -15,7 +15,9 @@ TRUTH = {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28}
 @pytest.fixture(scope="module")
 def runs_csv(tmp_path_factory):
     path = tmp_path_factory.mktemp("cli") / "runs.csv"
-    simulate("chinchilla", TRUTH, chinchilla_grid(), noise=0.003, seed=0).df.to_csv(path, index=False)
+    simulate("chinchilla", TRUTH, chinchilla_grid(), noise=0.003, seed=0).df.to_csv(
+        path, index=False
+    )
     return path
 
 
@@ -39,7 +41,9 @@ def test_fit_json_is_one_object_with_the_design_fields(runs_csv, tmp_path):
 def test_predict_from_a_saved_fit(runs_csv, tmp_path):
     out = tmp_path / "fit.json"
     assert invoke("fit", runs_csv, "--bootstrap", 30, "-o", out, "--json").exit_code == 0
-    result = invoke("predict", out, "--at", "params=70B,tokens=1.4T", "--at", "params=1e9,tokens=2e10", "--json")
+    result = invoke(
+        "predict", out, "--at", "params=70B,tokens=1.4T", "--at", "params=1e9,tokens=2e10", "--json"
+    )
     assert result.exit_code == 0, result.stderr
     preds = json.loads(result.stdout)["predictions"]
     assert [p["params"] for p in preds] == [7e10, 1e9]
@@ -57,7 +61,14 @@ def test_backtest_json_reports_error_and_verdict(runs_csv):
 def test_laws_json_lists_every_law_with_formula_and_reference():
     doc = json.loads(invoke("laws", "--json").stdout)
     names = [law["name"] for law in doc["laws"]]
-    assert {"chinchilla", "kaplan_n", "kaplan_d", "kaplan_nd", "power:flops", "power_floor:flops"} <= set(names)
+    assert {
+        "chinchilla",
+        "kaplan_n",
+        "kaplan_d",
+        "kaplan_nd",
+        "power:flops",
+        "power_floor:flops",
+    } <= set(names)
     assert all(law["formula"] and law["reference"] and law["parameters"] for law in doc["laws"])
 
 
@@ -65,13 +76,34 @@ def test_laws_json_lists_every_law_with_formula_and_reference():
     ("args", "message"),
     [
         (["fit", "{runs}", "--fix", "alpha"], "error: --fix 'alpha': expected name=value"),
-        (["fit", "{runs}", "--fix", "alpha=abc"], "error: --fix alpha=abc: expected a number, 'published' or a fit .json file"),
-        (["fit", "{runs}", "--bound", "alpha=2:1"], "error: --bound alpha=2:1: expected lo:hi with lo < hi"),
-        (["fit", "{runs}", "--law", "chinchila"], "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, kaplan_ns, farseer, data_constrained, parscale, nmt_bivariate, step_law, step_law_batch, overtrain, power, power_floor, henighan, hestness, bnsl, lr_annealing; or type a formula)"),
-        (["fit", "{runs}", "--law", "E + A*width**-a"], "error: law formula 'E + A*width**-a' uses none of the data's columns"),
-        (["fit", "{runs}", "--where", "loss < 3"], "error: where 'loss < 3' refers to unknown column(s) loss"),
-        (["backtest", "{runs}", "--holdout", "largest:72"], "error: --holdout largest:72: need 1 <= K < 72 (the number of distinct params values)"),
-        (["backtest", "{runs}", "--holdout", "flops > 1e30"], "error: --holdout 'flops > 1e30' holds out no run"),
+        (
+            ["fit", "{runs}", "--fix", "alpha=abc"],
+            "error: --fix alpha=abc: expected a number, 'published' or a fit .json file",
+        ),
+        (
+            ["fit", "{runs}", "--bound", "alpha=2:1"],
+            "error: --bound alpha=2:1: expected lo:hi with lo < hi",
+        ),
+        (
+            ["fit", "{runs}", "--law", "chinchila"],
+            "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, kaplan_ns, farseer, data_constrained, parscale, nmt_bivariate, step_law, step_law_batch, overtrain, power, power_floor, henighan, hestness, bnsl, lr_annealing; or type a formula)",
+        ),
+        (
+            ["fit", "{runs}", "--law", "E + A*width**-a"],
+            "error: law formula 'E + A*width**-a' uses none of the data's columns",
+        ),
+        (
+            ["fit", "{runs}", "--where", "loss < 3"],
+            "error: where 'loss < 3' refers to unknown column(s) loss",
+        ),
+        (
+            ["backtest", "{runs}", "--holdout", "largest:72"],
+            "error: --holdout largest:72: need 1 <= K < 72 (the number of distinct params values)",
+        ),
+        (
+            ["backtest", "{runs}", "--holdout", "flops > 1e30"],
+            "error: --holdout 'flops > 1e30' holds out no run",
+        ),
         (["predict", "{runs}", "--at", "params=1"], "error: {runs}: not a scalinglab fit"),
         (["predict", "missing.json", "--at", "params=1"], "error: missing.json: no such fit file"),
     ],

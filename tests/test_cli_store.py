@@ -192,8 +192,12 @@ def test_report_reads_the_store_when_given_no_files(store, write_file, tmp_path,
 
 
 def test_fit_reads_the_store_and_saves_the_fit_with_its_provenance(store, shared_data):
-    assert invoke("import", str(shared_data / "chinchilla_epoch.csv"), "--store", store).exit_code == 0
-    result = invoke("fit", "--store", store, "--where", "value < 3.42", "--bootstrap", "20", "--json")
+    assert (
+        invoke("import", str(shared_data / "chinchilla_epoch.csv"), "--store", store).exit_code == 0
+    )
+    result = invoke(
+        "fit", "--store", store, "--where", "value < 3.42", "--bootstrap", "20", "--json"
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["n_points"] == 240 and doc["fit_id"] == 1

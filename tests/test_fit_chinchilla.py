@@ -11,7 +11,9 @@ EPOCH_WHERE = "value < 3.42"
 
 @pytest.fixture(scope="module")
 def epoch_fit(shared_data):
-    return sl.fit(shared_data / "chinchilla_epoch.csv", "chinchilla", where=EPOCH_WHERE, bootstrap=200)
+    return sl.fit(
+        shared_data / "chinchilla_epoch.csv", "chinchilla", where=EPOCH_WHERE, bootstrap=200
+    )
 
 
 def test_where_removes_exactly_the_five_highest_loss_runs(epoch_fit):
@@ -60,7 +62,10 @@ def test_prediction_at_chinchilla_scale_has_an_interval(epoch_fit):
     assert row["value"] == pytest.approx(1.97, abs=0.02)
     assert pred.attrs["warnings"] == []  # 70B is 4.3x the largest model: no warning yet
     far = epoch_fit.predict({"params": "1T", "tokens": "20T"})
-    assert "extrapolating 62x beyond the largest params in the data (1.62e+10)" in far.attrs["warnings"][0]
+    assert (
+        "extrapolating 62x beyond the largest params in the data (1.62e+10)"
+        in far.attrs["warnings"][0]
+    )
 
 
 def test_fit_round_trips_through_json(epoch_fit, tmp_path):
@@ -69,4 +74,6 @@ def test_fit_round_trips_through_json(epoch_fit, tmp_path):
     assert again.params == epoch_fit.params
     assert again.conf_int().equals(epoch_fit.conf_int())
     same = again.predict({"params": 1e10, "tokens": 2e11})
-    assert same["value"].iloc[0] == pytest.approx(epoch_fit.predict({"params": 1e10, "tokens": 2e11})["value"].iloc[0])
+    assert same["value"].iloc[0] == pytest.approx(
+        epoch_fit.predict({"params": 1e10, "tokens": 2e11})["value"].iloc[0]
+    )

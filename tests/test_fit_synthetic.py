@@ -55,7 +55,12 @@ def test_fixed_and_borrowed_parameters(tmp_path):
 
 
 def test_user_formula_with_log_scale_free_parameters():
-    runs = simulate("kaplan_nd", {"Nc": 6.4e13, "Dc": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}, DESIGN, noise=0.0)
+    runs = simulate(
+        "kaplan_nd",
+        {"Nc": 6.4e13, "Dc": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103},
+        DESIGN,
+        noise=0.0,
+    )
     fit = sl.fit(runs, "kaplan_nd", bootstrap=0)
     assert fit.params["alpha_N"] == pytest.approx(0.076, rel=1e-3)
     assert fit.params["alpha_D"] == pytest.approx(0.103, rel=1e-3)
@@ -76,7 +81,10 @@ def test_parameter_pinned_at_a_bound_is_reported():
 
 def test_too_few_points_for_the_law():
     runs = simulate("chinchilla", TRUTH, DESIGN.iloc[:5], noise=0.0)
-    with pytest.raises(InputError, match=r"too few points for law 'chinchilla': 5 point\(s\) for 5 free parameters \(need at least 6\)"):
+    with pytest.raises(
+        InputError,
+        match=r"too few points for law 'chinchilla': 5 point\(s\) for 5 free parameters \(need at least 6\)",
+    ):
         sl.fit(runs, "chinchilla")
 
 
@@ -89,7 +97,10 @@ def test_law_needing_a_missing_column():
 def test_non_positive_value_cannot_be_fitted_in_log_space():
     runs = simulate("chinchilla", TRUTH, DESIGN, noise=0.0)
     runs.df.loc[3, "value"] = -1.0
-    with pytest.raises(InputError, match=r"column 'value': run 'synthetic-0003': value -1 is not positive: laws are fitted on log\(value\)"):
+    with pytest.raises(
+        InputError,
+        match=r"column 'value': run 'synthetic-0003': value -1 is not positive: laws are fitted on log\(value\)",
+    ):
         sl.fit(runs, "chinchilla")
 
 
@@ -103,9 +114,19 @@ def test_one_run_bootstrap_resamples_its_checkpoints_and_says_so():
     import pandas as pd
 
     steps = np.arange(100, 3001, 100, dtype=float)
-    frame = pd.DataFrame({"params": 1e6, "tokens": steps * 8192, "step": steps, "metric": "loss",
-                          "value": 1.0 + 5.0 * steps**-0.4 * np.exp(0.003 * np.sin(steps)), "run_id": "one"})
+    frame = pd.DataFrame(
+        {
+            "params": 1e6,
+            "tokens": steps * 8192,
+            "step": steps,
+            "metric": "loss",
+            "value": 1.0 + 5.0 * steps**-0.4 * np.exp(0.003 * np.sin(steps)),
+            "run_id": "one",
+        }
+    )
     fit = sl.fit(sl.RunTable.from_frame(frame), "power_floor:tokens", bootstrap=50)
-    assert any(w.startswith("one run only: the bootstrap resamples its checkpoints") for w in fit.warnings)
+    assert any(
+        w.startswith("one run only: the bootstrap resamples its checkpoints") for w in fit.warnings
+    )
     lo, hi = fit.conf_int().loc["b"]
     assert lo < hi

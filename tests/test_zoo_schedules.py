@@ -227,15 +227,21 @@ def _ladder_run(family):
     from scalinglab.demo import REPO_ROOT
 
     d = pd.read_csv(REPO_ROOT / "data" / "ladder" / "runs.csv")
-    ids = d[(d.family == family) & (d.params == 1328448) & (d.tokens == 24576000) & d.step.isna()].run_id
+    ids = d[
+        (d.family == family) & (d.params == 1328448) & (d.tokens == 24576000) & d.step.isna()
+    ].run_id
     return d[d.run_id.isin(set(ids))]
 
 
-@pytest.mark.parametrize(("target", "bound"), [("gpu-ladder-wsd", 0.015), ("gpu-ladder-constant", 0.015)])
+@pytest.mark.parametrize(
+    ("target", "bound"), [("gpu-ladder-wsd", 0.015), ("gpu-ladder-constant", 0.015)]
+)
 def test_cosine_curve_predicts_other_schedules_on_the_bundled_ladder(target, bound):
     from scalinglab.laws.schedules import _per_step_lr, fit_lr_annealing, predict_schedule
 
-    fit = fit_lr_annealing(sl.read_runs(_ladder_run("gpu-ladder")), y="val_loss", final_only=False, bootstrap=50)
+    fit = fit_lr_annealing(
+        sl.read_runs(_ladder_run("gpu-ladder")), y="val_loss", final_only=False, bootstrap=50
+    )
     other = _ladder_run(target)
     train = other[other.step.notna() & (other.metric == "train_loss")].sort_values("step")
     lr = _per_step_lr(train.step.to_numpy(), train.lr.to_numpy())

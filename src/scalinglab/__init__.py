@@ -26,6 +26,7 @@ def __getattr__(name: str):  # PEP 562
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'scalinglab' has no attribute {name!r}")
 
+
 __all__ = [
     "FitResult",
     "InputError",

@@ -36,19 +36,49 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-LawOpt = Annotated[str, typer.Option("--law", "-l", help="Law name (see `scalinglab laws`) or a formula.")]
-YOpt = Annotated[str | None, typer.Option("--y", help="Metric to fit (or the column of a wide table).")]
-FamilyOpt = Annotated[list[str] | None, typer.Option("--family", "-f", help="Keep only this family (repeatable).")]
-WhereOpt = Annotated[str | None, typer.Option("--where", "-w", help="Keep rows matching this expression, e.g. 'value < 3.42'.")]
-BootOpt = Annotated[int, typer.Option("--bootstrap", "-b", min=0, help="Bootstrap replicates (resampling runs).")]
-FixOpt = Annotated[list[str] | None, typer.Option("--fix", help="Hold a parameter fixed: name=value | name=published | name=FIT.json.")]
-BoundOpt = Annotated[list[str] | None, typer.Option("--bound", help="Bounds of a parameter: name=lo:hi.")]
+LawOpt = Annotated[
+    str, typer.Option("--law", "-l", help="Law name (see `scalinglab laws`) or a formula.")
+]
+YOpt = Annotated[
+    str | None, typer.Option("--y", help="Metric to fit (or the column of a wide table).")
+]
+FamilyOpt = Annotated[
+    list[str] | None, typer.Option("--family", "-f", help="Keep only this family (repeatable).")
+]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option("--where", "-w", help="Keep rows matching this expression, e.g. 'value < 3.42'."),
+]
+BootOpt = Annotated[
+    int, typer.Option("--bootstrap", "-b", min=0, help="Bootstrap replicates (resampling runs).")
+]
+FixOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fix", help="Hold a parameter fixed: name=value | name=published | name=FIT.json."
+    ),
+]
+BoundOpt = Annotated[
+    list[str] | None, typer.Option("--bound", help="Bounds of a parameter: name=lo:hi.")
+]
 DeltaOpt = Annotated[float, typer.Option("--huber-delta", help="Huber delta on log residuals.")]
-SkipOpt = Annotated[float, typer.Option("--skip-fraction", help="Share of each curve's first steps to drop.")]
+SkipOpt = Annotated[
+    float, typer.Option("--skip-fraction", help="Share of each curve's first steps to drop.")
+]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (bootstrap, grid sampling).")]
 DEFAULT_STORE = Path("scalinglab.duckdb")
-StoreOpt = Annotated[Path, typer.Option("--store", "-s", envvar="SCALINGLAB_STORE", help="The project store (DuckDB file).")]
-RunsArg = Annotated[list[Path] | None, typer.Argument(help="Run table file(s): CSV, Parquet, JSONL, W&B export, TensorBoard; without any, the runs of the project store.")]
+StoreOpt = Annotated[
+    Path,
+    typer.Option(
+        "--store", "-s", envvar="SCALINGLAB_STORE", help="The project store (DuckDB file)."
+    ),
+]
+RunsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Run table file(s): CSV, Parquet, JSONL, W&B export, TensorBoard; without any, the runs of the project store."
+    ),
+]
 
 
 def main() -> None:
@@ -163,8 +193,17 @@ def fit(
     huber_delta: DeltaOpt = 1e-3,
     skip_fraction: SkipOpt = 0.1,
     seed: SeedOpt = 0,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Save the fit as JSON here.")] = None,
-    store: Annotated[Path | None, typer.Option("--store", "-s", help="Read runs from (when no file is given) and save the fit into this project store.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Save the fit as JSON here.")
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            "-s",
+            help="Read runs from (when no file is given) and save the fit into this project store.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a scaling law to runs: robust, multi-start, with bootstrap intervals."""
@@ -188,7 +227,9 @@ def fit(
         options = {"y": y, "family": family, "where": where, "bootstrap": bootstrap, "fix": fix, "bound": bound,
                    "huber_delta": huber_delta, "skip_fraction": skip_fraction, "seed": seed, "source": table.source}  # fmt: skip
         data_hash = select(table, family=_family(family), where=where).data_hash()
-        doc["fit_id"] = Store(store).save_fit(doc, data_hash=data_hash, law=result.law.name, options=options)
+        doc["fit_id"] = Store(store).save_fit(
+            doc, data_hash=data_hash, law=result.law.name, options=options
+        )
     if as_json:
         doc["bootstrap"] = None if result.samples is None else len(result.samples)
         emit_json(doc)
@@ -214,9 +255,16 @@ def parse_points(items: list[str]) -> list[dict[str, str]]:
 @app.command()
 @cli_command
 def predict(
-    fit_file: Annotated[Path, typer.Argument(help="A fit saved with `scalinglab fit -o FIT.json`.")],
-    at: Annotated[list[str], typer.Option("--at", help="Point to predict: params=7e10,tokens=1.4e12 (repeatable).")],
-    interval: Annotated[float, typer.Option("--interval", min=0.01, max=0.999, help="Interval level.")] = 0.9,
+    fit_file: Annotated[
+        Path, typer.Argument(help="A fit saved with `scalinglab fit -o FIT.json`.")
+    ],
+    at: Annotated[
+        list[str],
+        typer.Option("--at", help="Point to predict: params=7e10,tokens=1.4e12 (repeatable)."),
+    ],
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.01, max=0.999, help="Interval level.")
+    ] = 0.9,
     as_json: JsonOpt = False,
 ) -> None:
     """Predict the fitted metric at new scales, with intervals."""
@@ -229,7 +277,14 @@ def predict(
     warnings = sorted({w for f in frames for w in f.attrs.get("warnings", [])})
     table = pd.concat(frames, ignore_index=True)
     if as_json:
-        emit_json({"law": result.law.name, "interval": interval, "predictions": table.to_dict(orient="records"), "warnings": warnings})
+        emit_json(
+            {
+                "law": result.law.name,
+                "interval": interval,
+                "predictions": table.to_dict(orient="records"),
+                "warnings": warnings,
+            }
+        )
         return
     out = Table(title=f"{result.law.name}: predicted {result.y} ({interval:.0%} intervals)")
     for col in table.columns:
@@ -246,7 +301,12 @@ def predict(
 def backtest(
     runs: RunsArg = None,
     law: LawOpt = "chinchilla",
-    holdout: Annotated[str, typer.Option("--holdout", help="largest:K[:COLUMN] or an expression such as 'flops > 1e21'.")] = "largest:1",
+    holdout: Annotated[
+        str,
+        typer.Option(
+            "--holdout", help="largest:K[:COLUMN] or an expression such as 'flops > 1e21'."
+        ),
+    ] = "largest:1",
     y: YOpt = None,
     family: FamilyOpt = None,
     where: WhereOpt = None,
@@ -271,7 +331,16 @@ def backtest(
         emit_json(result.to_json())
         return
     out = Table(title=f"backtest of {result.fit.law.name}, holdout {holdout}")
-    cols = ["run_id", *result.fit.law.variables, "actual", "predicted", "lo", "hi", "rel_error", "inside"]
+    cols = [
+        "run_id",
+        *result.fit.law.variables,
+        "actual",
+        "predicted",
+        "lo",
+        "hi",
+        "rel_error",
+        "inside",
+    ]
     for col in cols:
         out.add_column(col, justify="right")
     for _, row in result.points.iterrows():
@@ -304,7 +373,9 @@ def laws(as_json: JsonOpt = False) -> None:
 @app.command()
 @cli_command
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(
+        "out/demo"
+    ),
     as_json: JsonOpt = False,
 ) -> None:
     """Run the whole flow on the bundled data: fit, backtest, predict."""
@@ -326,7 +397,9 @@ def _register_commands() -> None:
     from . import cli_plan, cli_report, cli_zoo  # noqa: F401  (imported for their commands)
     from .cli_ladder import ladder_app
 
-    app.add_typer(ladder_app, name="ladder", help="Train ladders of small GPTs to make your own data.")
+    app.add_typer(
+        ladder_app, name="ladder", help="Train ladders of small GPTs to make your own data."
+    )
 
 
 _register_commands()

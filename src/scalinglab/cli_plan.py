@@ -123,13 +123,23 @@ def plan(
     ] = None,
     interval: IntervalOpt = 0.9,
     lr: Annotated[
-        bool, typer.Option("--lr", help="Also recommend a learning rate and batch size (Step Law or --sweep-fit).")
+        bool,
+        typer.Option(
+            "--lr", help="Also recommend a learning rate and batch size (Step Law or --sweep-fit)."
+        ),
     ] = False,
     sweep_fit: Annotated[
-        Path | None, typer.Option("--sweep-fit", help="An `scalinglab lr-sweep -o` JSON whose trend gives the learning rate.")
+        Path | None,
+        typer.Option(
+            "--sweep-fit",
+            help="An `scalinglab lr-sweep -o` JSON whose trend gives the learning rate.",
+        ),
     ] = None,
     seq_len: Annotated[
-        int | None, typer.Option("--seq-len", min=1, help="Sequence length, to give the batch in sequences too.")
+        int | None,
+        typer.Option(
+            "--seq-len", min=1, help="Sequence length, to give the batch in sequences too."
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -208,8 +218,12 @@ def plan(
         from .laws.hyperparams import recommend_hyperparameters
 
         if not all(isinstance(doc.get(k), float) for k in ("params", "tokens")):
-            raise InputError("--lr needs a plan with a model size and a token count (--flops, or --params with --tokens)")
-        doc["hyperparameters"] = recommend_hyperparameters(doc["params"], doc["tokens"], sweep=sweep_fit, seq_len=seq_len)
+            raise InputError(
+                "--lr needs a plan with a model size and a token count (--flops, or --params with --tokens)"
+            )
+        doc["hyperparameters"] = recommend_hyperparameters(
+            doc["params"], doc["tokens"], sweep=sweep_fit, seq_len=seq_len
+        )
     if as_json:
         emit_json(doc)
         return

@@ -16,9 +16,9 @@ from rich.table import Table
 from .cli import (
     DEFAULT_STORE,
     BootOpt,
-    StoreOpt,
     FamilyOpt,
     JsonOpt,
+    StoreOpt,
     WhereOpt,
     YOpt,
     app,
@@ -31,6 +31,7 @@ from .cli import (
     progress_bar,
 )
 from .errors import InputError
+
 
 def _number(text: str, option: str) -> float:
     from .runs import parse_size

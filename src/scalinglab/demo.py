@@ -74,7 +74,8 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
     # A project store like a user's: the runs go in (again: a re-import adds nothing), fits too.
     store = Store.init(out_dir / "scalinglab.duckdb")
     imported = store.import_files(
-        [data.path], on_conflict="replace",
+        [data.path],
+        on_conflict="replace",
         progress=None if progress is None else (lambda d, t, _: progress("import", d, t)),
     )
     runs = store.runs()
@@ -90,7 +91,9 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
     result.outputs["fit"] = fitted.save(out_dir / "fit.json")
     result.lines.append(fitted.summary())
     result.lines.append(f"fit saved in the store as fit {fit_id}")
-    bt = backtest(runs, "chinchilla", holdout=data.backtest_holdout, progress=progress, **data.fit_options)
+    bt = backtest(
+        runs, "chinchilla", holdout=data.backtest_holdout, progress=progress, **data.fit_options
+    )
     (out_dir / "backtest.json").write_text(json.dumps(bt.to_json(), indent=1, default=float))
     result.outputs["backtest"] = out_dir / "backtest.json"
     result.lines.append(f"backtest ({data.backtest_holdout}): {bt.verdict}")

@@ -198,7 +198,9 @@ class Expression:
     def __call__(self, env: Env) -> Any:
         missing = self.names - set(env)
         if missing:
-            raise InputError(f"{self.text!r} refers to unknown name(s): {', '.join(sorted(missing))}")
+            raise InputError(
+                f"{self.text!r} refers to unknown name(s): {', '.join(sorted(missing))}"
+            )
         with np.errstate(all="ignore"):
             return self._fn(env)
 

@@ -122,12 +122,19 @@ def fit(
             warnings.append(f"{failed} of {bootstrap} bootstrap replicates failed to fit")
         free_linear = [p.name for p in problem.space.linear]
         idx = [problem.space.names.index(n) for n in free_linear]
-        warnings += diagnostics.identification_warnings(free_linear, boot_natural[:, idx], natural[idx])
+        warnings += diagnostics.identification_warnings(
+            free_linear, boot_natural[:, idx], natural[idx]
+        )
         if influence:
             warnings += diagnostics.influence_warnings(problem, u_hat, boot_natural, run_ids)
-    params = {**problem.space.fixed, **dict(zip(problem.space.names, map(float, natural), strict=True))}
+    params = {
+        **problem.space.fixed,
+        **dict(zip(problem.space.names, map(float, natural), strict=True)),
+    }
     params = {n: params[n] for n in law.parameter_names}
-    data_range = {v: (float(np.min(problem.data[v])), float(np.max(problem.data[v]))) for v in law.variables}
+    data_range = {
+        v: (float(np.min(problem.data[v])), float(np.max(problem.data[v]))) for v in law.variables
+    }
     return FitResult(
         law=law,
         params=params,
@@ -183,6 +190,7 @@ def build_problem(
             file=source,
             column=missing[0],
         )
+
     # Observations no longer know their source rows; the run (and step) finds the culprit.
     def where(i: int) -> str:
         step = obs["step"].iloc[i] if "step" in obs.columns else np.nan
@@ -193,7 +201,11 @@ def build_problem(
         values = pd.to_numeric(obs[v], errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            raise InputError(f"{where(bad[0])}: empty or non-numeric value for law variable {v!r}", file=source, column=v)
+            raise InputError(
+                f"{where(bad[0])}: empty or non-numeric value for law variable {v!r}",
+                file=source,
+                column=v,
+            )
         data[v] = values
     y = obs["value"].to_numpy(dtype=float)
     bad = np.flatnonzero(~(y > 0))
@@ -245,7 +257,9 @@ def resolve_fix(fix: Mapping[str, float | str] | None, law: Law) -> dict[str, fl
     return out
 
 
-def _full_matrix(law: Law, free_names: list[str], free_values: np.ndarray, fixed: Mapping[str, float]) -> np.ndarray:
+def _full_matrix(
+    law: Law, free_names: list[str], free_values: np.ndarray, fixed: Mapping[str, float]
+) -> np.ndarray:
     cols = []
     for name in law.parameter_names:
         if name in fixed:

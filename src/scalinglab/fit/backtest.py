@@ -17,8 +17,8 @@ import pandas as pd
 from ..errors import InputError
 from ..expr import Expression
 from ..laws.base import Law
-from ..runs import RunTable
 from ..laws.zoo import get_law
+from ..runs import RunTable
 from .api import fit, observations_for, select
 from .result import FitResult
 
@@ -86,7 +86,9 @@ def holdout_mask(final: pd.DataFrame, spec: str) -> np.ndarray:
     unknown = sorted(expr.names - set(final.columns))
     if unknown:
         raise InputError(f"--holdout {spec!r} refers to unknown column(s) {', '.join(unknown)}")
-    return np.broadcast_to(np.asarray(expr({c: final[c].to_numpy() for c in expr.names}), bool), len(final)).copy()
+    return np.broadcast_to(
+        np.asarray(expr({c: final[c].to_numpy() for c in expr.names}), bool), len(final)
+    ).copy()
 
 
 def backtest(

@@ -49,7 +49,9 @@ def bound_warnings(problem: Problem, natural: np.ndarray) -> list[str]:
     return found
 
 
-def identification_warnings(names: list[str], samples: np.ndarray, estimate: np.ndarray) -> list[str]:
+def identification_warnings(
+    names: list[str], samples: np.ndarray, estimate: np.ndarray
+) -> list[str]:
     """Parameters whose bootstrap interval is too wide to mean much."""
     found = []
     lo, hi = np.nanquantile(samples, [0.025, 0.975], axis=0)

@@ -16,10 +16,10 @@ The objective is Chinchilla's (Hoffmann et al. 2022; Besiroglu et al. 2024):
 from __future__ import annotations
 
 import itertools
-import os
-from concurrent.futures import ThreadPoolExecutor
 import math
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +103,9 @@ class Problem:
     def n_groups(self) -> int:
         return int(self.groups.max()) + 1 if len(self.groups) else 0
 
-    def _parts(self, u: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
+    def _parts(
+        self, u: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, np.ndarray]]:
         """Rescaled basis of each free linear parameter, the offset, and the rescaling factors."""
         shape = (u.shape[0], self.y.shape[0] + 1)
         values = self.space.nonlinear_values(u)
@@ -126,7 +128,9 @@ class Problem:
         scaled, offset, _ = self._parts(u)
         return self._combine(u, scaled, offset)
 
-    def _combine(self, u: np.ndarray, scaled: dict[str, np.ndarray], offset: np.ndarray) -> np.ndarray:
+    def _combine(
+        self, u: np.ndarray, scaled: dict[str, np.ndarray], offset: np.ndarray
+    ) -> np.ndarray:
         f = offset.copy()
         for j, p in enumerate(self.space.linear):
             f += u[:, self.space.n_nonlinear + j, None] * scaled[p.name]
@@ -141,7 +145,9 @@ class Problem:
         if self.space.linear:
             _, _, scales = self._parts(u)
             for j, p in enumerate(self.space.linear):
-                out[:, self.space.n_nonlinear + j] = u[:, self.space.n_nonlinear + j] / scales[p.name][:, 0]
+                out[:, self.space.n_nonlinear + j] = (
+                    u[:, self.space.n_nonlinear + j] / scales[p.name][:, 0]
+                )
         return out
 
     def residuals(self, f: np.ndarray) -> np.ndarray:
@@ -164,7 +170,9 @@ class Problem:
         for i in range(k_nl):
             batch[i + 1, :, i] += steps[:, i]
         scaled, offset, _ = self._parts(batch.reshape((k_nl + 1) * S, -1))
-        f_all = self._combine(batch.reshape((k_nl + 1) * S, -1), scaled, offset).reshape(k_nl + 1, S, -1)
+        f_all = self._combine(batch.reshape((k_nl + 1) * S, -1), scaled, offset).reshape(
+            k_nl + 1, S, -1
+        )
         f = f_all[0]
         cols = [(f_all[i + 1] - f) / steps[:, i : i + 1] for i in range(k_nl)]
         scaled = {name: b[:S] for name, b in scaled.items()}
@@ -192,7 +200,9 @@ def start_grid(space: ParameterSpace, rng: np.random.Generator) -> np.ndarray:
     return np.stack([a[picks[:, j]] for j, a in enumerate(axes)], axis=-1)
 
 
-def project_linear(problem: Problem, theta: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
+def project_linear(
+    problem: Problem, theta: np.ndarray, weights: np.ndarray | float = 1.0
+) -> np.ndarray:
     """Best linear parameters for each row of ``theta`` (nonlinear, u space): full u (G, k).
 
     Minimises ``sum w ((f - y)/y)^2`` over the linear parameters, non-negative where their
@@ -226,7 +236,11 @@ def project_linear(problem: Problem, theta: np.ndarray, weights: np.ndarray | fl
             idx = np.flatnonzero(active)
             sub = gram[:, idx][:, :, idx] + ridge[:, None, None] * np.eye(len(idx))
             coef[:, idx] = np.linalg.solve(sub, rhs[:, idx][..., None])[..., 0]
-        cost = base - 2 * np.einsum("gk,gk->g", coef, rhs) + np.einsum("gk,gkl,gl->g", coef, gram, coef)
+        cost = (
+            base
+            - 2 * np.einsum("gk,gk->g", coef, rhs)
+            + np.einsum("gk,gkl,gl->g", coef, gram, coef)
+        )
         feasible = (coef[:, nonneg] >= 0).all(axis=1) & (cost < best_cost)
         best_cost = np.where(feasible, cost, best_cost)
         best = np.where(feasible[:, None], coef, best)
@@ -268,10 +282,11 @@ def levenberg_marquardt(
     F = problem.objective(u, w)
     eye = np.eye(k)
     it = 0
-    for it in range(1, max_iter + 1):
+    while it < max_iter:
         todo = np.flatnonzero(~done)
         if todo.size == 0:
             break
+        it += 1
         ut, wt = u[todo], w[todo]
         f, jac = problem.jacobian(ut)
         r = problem.residuals(f)
@@ -294,7 +309,9 @@ def levenberg_marquardt(
         try:
             step = -np.linalg.solve(system, grad[..., None])[..., 0]
         except np.linalg.LinAlgError:
-            step = -np.stack([np.linalg.lstsq(a, g, rcond=None)[0] for a, g in zip(system, grad, strict=True)])
+            step = -np.stack(
+                [np.linalg.lstsq(a, g, rcond=None)[0] for a, g in zip(system, grad, strict=True)]
+            )
         trial = np.clip(ut + step, space.lower, space.upper)
         F_trial = problem.objective(trial, wt)
         F_old = F[todo]
@@ -328,7 +345,12 @@ def best_fit(problem: Problem, *, n_starts: int = 8, seed: int = 0) -> tuple[LMR
         picked = np.nan_to_num(starts[order[:1]], nan=1.0)
     result = levenberg_marquardt(problem, picked)
     i = int(np.argmin(result.objective))
-    best = LMResult(result.u[i : i + 1], result.objective[i : i + 1], result.converged[i : i + 1], result.iterations)
+    best = LMResult(
+        result.u[i : i + 1],
+        result.objective[i : i + 1],
+        result.converged[i : i + 1],
+        result.iterations,
+    )
     if not best.converged[0]:
         # Laws with many nonlinear parameters (Farseer: 7) crawl along flat valleys; the
         # winning start alone is cheap to polish for longer.

@@ -132,7 +132,9 @@ class FitResult:
                     "treat the interval as optimistic"
                 )
             if lo > 0 and 0 < bottom < lo / FAR_EXTRAPOLATION:
-                found.append(f"extrapolating {lo / bottom:.0f}x below the smallest {var} in the data ({lo:.3g})")
+                found.append(
+                    f"extrapolating {lo / bottom:.0f}x below the smallest {var} in the data ({lo:.3g})"
+                )
         return found
 
     def plot(self, **options: Any) -> Any:
@@ -229,7 +231,9 @@ class FitResult:
                 n_runs=int(doc.get("n_runs", doc["n_points"])),
                 converged=bool(doc["converged"]),
                 y=doc.get("y", "value"),
-                data_range={k: (float(v[0]), float(v[1])) for k, v in doc.get("data_range", {}).items()},
+                data_range={
+                    k: (float(v[0]), float(v[1])) for k, v in doc.get("data_range", {}).items()
+                },
                 fixed=dict(doc.get("fixed", {})),
                 warnings=list(doc.get("warnings", [])),
                 notes=list(doc.get("notes", [])),
@@ -263,7 +267,9 @@ def _load_json(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], 
     try:
         return json.loads(path.read_text()), text
     except json.JSONDecodeError as exc:
-        raise InputError(f"not a scalinglab fit: not valid JSON ({exc.msg}, line {exc.lineno})", file=text) from None
+        raise InputError(
+            f"not a scalinglab fit: not valid JSON ({exc.msg}, line {exc.lineno})", file=text
+        ) from None
 
 
 def _points(at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]) -> pd.DataFrame:
@@ -272,9 +278,7 @@ def _points(at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]) ->
     )  # fmt: skip
     missing = [v for v in variables if v not in frame.columns]
     if missing:
-        raise InputError(
-            f"prediction needs {', '.join(variables)}; missing {', '.join(missing)}"
-        )
+        raise InputError(f"prediction needs {', '.join(variables)}; missing {', '.join(missing)}")
     for v in variables:
         frame[v] = [_size(x, v) for x in frame[v]]
     return frame[list(variables)]

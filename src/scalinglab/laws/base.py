@@ -81,7 +81,9 @@ class Law:
     published: Mapping[str, float] = field(default_factory=dict)
     #: Adds derived variable columns to the whole run table before fitting, e.g. the
     #: learning-rate areas of the annealing law, computed over each run's full curve.
-    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False, compare=False)
+    prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
     expression: Expression = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
     decomposition: Decomposition = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
@@ -221,7 +223,10 @@ class Law:
             doc["formula"],
             name=doc["name"],
             variables=doc["variables"],
-            bounds={p["name"]: (bound(p["lower"], -math.inf), bound(p["upper"], math.inf)) for p in params},
+            bounds={
+                p["name"]: (bound(p["lower"], -math.inf), bound(p["upper"], math.inf))
+                for p in params
+            },
             grids={p["name"]: p["grid"] for p in params if p["grid"]},
             log_scale=[p["name"] for p in params if p["log_scale"]],
             nonlinear=[p["name"] for p in params if not p["linear"]],

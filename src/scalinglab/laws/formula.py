@@ -57,7 +57,9 @@ def _signed(fn: Compiled, sign: int) -> Compiled:
     return fn if sign > 0 else (lambda env: -fn(env))
 
 
-def decompose(tree: ast.expr, parameters: set[str], candidates: set[str] | None = None) -> Decomposition:
+def decompose(
+    tree: ast.expr, parameters: set[str], candidates: set[str] | None = None
+) -> Decomposition:
     """Find the parameters of ``tree`` that enter linearly and their basis functions.
 
     ``candidates`` restricts which parameters may be treated as linear (a law can declare a

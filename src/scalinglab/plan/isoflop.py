@@ -171,7 +171,9 @@ def approach1(
             "tokens": env["tokens"].to_numpy(),
         }
     )
-    return Exponents.from_replicates(a_reps_arr, np.array([b, *b_reps]), level, log_kn, optima, notes)
+    return Exponents.from_replicates(
+        a_reps_arr, np.array([b, *b_reps]), level, log_kn, optima, notes
+    )
 
 
 # -- Approach 2 ------------------------------------------------------------------------------

@@ -68,13 +68,8 @@ MODEL_KEYS = {
     "aspect",
 }
 BUDGET_KEYS = {"tokens_per_param", "tokens", "flops"}
-TRAIN_KEYS = {
-    "batch_size",
-    "min_steps",
-    "lr",
-    "schedule",
-    "seeds",
-    "seed",
+#: Training knobs passed through to every run's config when the spec sets them.
+RUN_KNOBS = (
     "warmup",
     "min_lr_ratio",
     "decay_fraction",
@@ -89,7 +84,8 @@ TRAIN_KEYS = {
     "ckpt_every",
     "compile",
     "dtype",
-}
+)
+TRAIN_KEYS = {"batch_size", "min_steps", "lr", "schedule", "seeds", "seed", *RUN_KNOBS}
 CORPUS_KEYS = {"source", "val_fraction", "dtype"}
 VARIANT_KEYS = {"size", "tokens_per_param", "tokens", "schedules"}
 SIZE_KEYS = {"d_model", "n_layers", "n_heads", "params"}
@@ -232,22 +228,7 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
     seeds = train.get("seeds", [train.get("seed", 0)])
     knobs = {
         k: train[k]
-        for k in (
-            "warmup",
-            "min_lr_ratio",
-            "decay_fraction",
-            "weight_decay",
-            "beta1",
-            "beta2",
-            "grad_clip",
-            "eval_every",
-            "eval_tokens",
-            "final_eval_tokens",
-            "log_every",
-            "ckpt_every",
-            "compile",
-            "dtype",
-        )
+        for k in RUN_KNOBS
         if k in train
     }
     base = {

@@ -11,9 +11,9 @@ torch.set_num_threads(1)  # tiny models: threads only add contention (xdist, Ray
 
 from ladder_helpers import SMALL_CORPUS  # noqa: E402
 from scalinglab.ladder.config import RunConfig  # noqa: E402
-from scalinglab.ladder.schedules import learning_rate  # noqa: E402
 from scalinglab.ladder.sizing import ModelShape  # noqa: E402
 from scalinglab.ladder.train import CRASH_ENV, SimulatedCrash, train_run  # noqa: E402
+from scalinglab.laws.schedules import schedule_lr  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -43,13 +43,14 @@ def _cfg(**kw):
 
 def test_schedules_share_warmup_and_peak_and_end_where_they_should():
     kw = dict(warmup_steps=10, min_lr_ratio=0.1)
-    for s in ("cosine", "wsd", "constant"):
-        assert learning_rate(5, 100, 1.0, schedule=s, **kw) == pytest.approx(0.5)
-        assert learning_rate(10, 100, 1.0, schedule=s, **kw) == pytest.approx(1.0)
-    assert learning_rate(100, 100, 1.0, schedule="cosine", **kw) == pytest.approx(0.1)
-    assert learning_rate(100, 100, 1.0, schedule="wsd", **kw) == pytest.approx(0.1)
-    assert learning_rate(80, 100, 1.0, schedule="wsd", **kw) == pytest.approx(1.0)
-    assert learning_rate(100, 100, 1.0, schedule="constant", **kw) == 1.0
+    lr = {s: schedule_lr(s, 100, 1.0, **kw) for s in ("cosine", "wsd", "constant")}
+    for s in lr:  # lr[s][i] is step i + 1
+        assert lr[s][4] == pytest.approx(0.5)
+        assert lr[s][9] == pytest.approx(1.0)
+    assert lr["cosine"][99] == pytest.approx(0.1)
+    assert lr["wsd"][99] == pytest.approx(0.1)
+    assert lr["wsd"][79] == pytest.approx(1.0)
+    assert lr["constant"][99] == 1.0
 
 
 def test_a_run_learns_and_writes_run_table_rows(tmp_path):

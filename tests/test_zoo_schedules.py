@@ -12,7 +12,6 @@ from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.laws import get_law
 from scalinglab.laws.schedules import (
-    SCHEDULES,
     annealing_areas,
     fit_lr_annealing,
     law_curve,
@@ -46,20 +45,6 @@ def runs(*schedules, **kw):
     return RunTable.from_frame(
         pd.concat([curve_rows(s, seed=i, **kw) for i, s in enumerate(schedules)])
     )
-
-
-@pytest.mark.parametrize("name", SCHEDULES)
-def test_schedules_match_the_ladders_definition(name):
-    from scalinglab.ladder.schedules import learning_rate
-
-    ours = schedule_lr(name, 1000, 1e-3, warmup_steps=50, min_lr_ratio=0.1, decay_fraction=0.2)
-    theirs = [
-        learning_rate(
-            s, 1000, 1e-3, schedule=name, warmup_steps=50, min_lr_ratio=0.1, decay_fraction=0.2
-        )
-        for s in range(1, 1001)
-    ]
-    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
 
 
 def test_annealing_areas_by_hand():

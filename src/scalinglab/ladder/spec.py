@@ -226,11 +226,7 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
     shapes = [_shape(s, model, source) for s in sizes]
 
     seeds = train.get("seeds", [train.get("seed", 0)])
-    knobs = {
-        k: train[k]
-        for k in RUN_KNOBS
-        if k in train
-    }
+    knobs = {k: train[k] for k in RUN_KNOBS if k in train}
     base = {
         "corpus": corpus.get("source"),
         "val_fraction": corpus.get("val_fraction", 0.01),

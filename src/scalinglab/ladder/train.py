@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..laws.schedules import schedule_lr
 from .config import COMPILE_MIN_FLOPS, RunConfig
 from .corpus import Corpus, load_corpus
 from .model import GPT
-from .schedules import learning_rate
 
 # Tests: simulate a kill after step S of every run ("S") or of runs whose id contains X ("X:S").
 CRASH_ENV = "SCALINGLAB_LADDER_CRASH_AFTER_STEP"
@@ -205,19 +205,19 @@ def train_run(
         pending.clear()
         return problem
 
+    lr_by_step = schedule_lr(
+        cfg.schedule,
+        steps,
+        cfg.lr,
+        warmup_steps=warmup_steps,
+        min_lr_ratio=cfg.min_lr_ratio,
+        decay_fraction=cfg.decay_fraction,
+    )
     model.train()
     for step in range(start + 1, steps + 1):
         if cfg.fault_step is not None and step == cfg.fault_step:
             raise RuntimeError(f"fault injected at step {step} (fault_step)")
-        lr = learning_rate(
-            step,
-            steps,
-            cfg.lr,
-            schedule=cfg.schedule,
-            warmup_steps=warmup_steps,
-            min_lr_ratio=cfg.min_lr_ratio,
-            decay_fraction=cfg.decay_fraction,
-        )
+        lr = float(lr_by_step[step - 1])
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = batches.train_batch(step)

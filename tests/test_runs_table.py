@@ -194,3 +194,23 @@ def test_observation_notes_are_not_repeated_by_repeated_calls():
     assert (
         t.notes.count("loss: dropped 4 per-step rows in the first 10% of training of 2 runs") == 1
     )
+
+
+def test_family_filter_note_names_numpy_strings_plainly():
+    import numpy as np
+    import pandas as pd
+
+    from scalinglab.runs import RunTable
+
+    t = RunTable.from_frame(
+        pd.DataFrame(
+            {
+                "family": ["a", "b"],
+                "params": [1e6, 2e6],
+                "tokens": [1e8, 2e8],
+                "metric": "loss",
+                "value": [3.0, 2.9],
+            }
+        )
+    )
+    assert t.filter(family=list(np.atleast_1d("a"))).notes[-1] == "family 'a' removed 1 of 2 rows"

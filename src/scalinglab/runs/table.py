@@ -256,6 +256,8 @@ class RunTable:
 
 
 def _names(names: list[str]) -> str:
+    # str() first: numpy strings (np.str_) would otherwise print as "np.str_('...')".
+    names = [str(n) for n in names]
     return repr(names[0]) if len(names) == 1 else repr(names)
 
 

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import as_run_table, fit
+from ..fit.api import fit
 from ..fit.result import FitResult
 from ..laws.base import Law
 from ..plan.replicates import interval, parameter_sets
-from ..runs import RunTable
+from ..runs import RunTable, read_runs
 from ..runs.schema import CANONICAL
 
 ERROR_LINK = Law.from_formula(
@@ -72,7 +72,7 @@ def average_error(
     Error is ``1 - accuracy`` averaged over the tasks (metrics ``acc_<task>``); ``tasks=None``
     uses every ``acc_*`` metric in the table. Runs missing a task are dropped.
     """
-    table = as_run_table(runs)
+    table = read_runs(runs)
     df = table.df[table.df["step"].isna()]
     metrics = set(table.metrics())
     if loss not in metrics:

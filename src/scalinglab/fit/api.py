@@ -23,20 +23,13 @@ from .result import FitResult
 Progress = Callable[[str, int, int], None]
 
 
-def as_run_table(runs: RunTable | pd.DataFrame | str | Path | list[Any]) -> RunTable:
-    """A RunTable from a table, a DataFrame or file path(s)."""
-    if isinstance(runs, RunTable):
-        return runs
-    return read_runs(runs)
-
-
 def select(
     runs: RunTable | pd.DataFrame | str | Path | list[Any],
     *,
     family: str | list[str] | None = None,
     where: str | None = None,
 ) -> RunTable:
-    table = as_run_table(runs)
+    table = read_runs(runs)  # a RunTable comes back as it is
     if family is not None or where is not None:
         table = table.filter(family=family, where=where)
     return table

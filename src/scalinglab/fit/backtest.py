@@ -121,9 +121,9 @@ def backtest(
     if not held.any():
         raise InputError(f"--holdout {holdout!r} holds out no run")
     held_ids = set(final.loc[held, "run_id"].astype(str))
-    train = table.filter(where=None)
-    train.df = train.df[~train.df["run_id"].astype(str).isin(held_ids)].reset_index(drop=True)
-    train.notes.append(f"backtest held out {len(held_ids)} run(s) ({holdout})")
+    kept = ~table.df["run_id"].astype(str).isin(held_ids)
+    note = f"backtest held out {len(held_ids)} run(s) ({holdout})"
+    train = RunTable(table.df[kept], table.source, [*table.notes, note])
     result = fit(train, law, y=y, **fit_options)
     test = final[held]
     pred = result.predict(test[list(result.law.variables)], interval=interval)

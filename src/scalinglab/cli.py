@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .errors import InputError
+from .jsonable import to_jsonable
 
 app = typer.Typer(
     name="scalinglab",
@@ -102,19 +102,7 @@ def cli_command(fn: F) -> F:
 
 def emit_json(doc: Any) -> None:
     """Print one JSON object on stdout (NaN and infinities become null)."""
-    sys.stdout.write(json.dumps(_clean(doc)) + "\n")
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
+    sys.stdout.write(json.dumps(to_jsonable(doc)) + "\n")
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..errors import InputError
+from ..runs.sizes import format_size
 
 POSITIONS = ("rope", "learned")
 
@@ -140,7 +141,4 @@ def shape_for_params(
 
 def human(n: float) -> str:
     """``12345678 -> '12.3M'``: compact sizes for run ids and tables."""
-    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
+    return format_size(n, digits=3)

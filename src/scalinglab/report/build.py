@@ -403,9 +403,9 @@ def _count_figures(fits: list[FitResult], bts: list[Any]) -> int:
 def _json_text(doc: Any) -> str:
     import json
 
-    from .html import _clean
+    from ..jsonable import to_jsonable
 
-    return json.dumps(_clean(doc), indent=1)
+    return json.dumps(to_jsonable(doc), indent=1)
 
 
 def _version() -> str:

@@ -13,10 +13,12 @@ import html
 import io
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..fit.result import FitResult
+from ..jsonable import to_jsonable
+from ..runs.sizes import format_size
 
 #: data: links larger than this are left out of the page (the runs of a big project).
 MAX_INLINE_DOWNLOAD = 8 * 1024 * 1024
@@ -84,10 +86,8 @@ def human(x: Any) -> str:
         return esc(x)
     if not math.isfinite(x):
         return ""
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if 1e3 <= abs(x) < 1e15 and abs(x) >= scale:
-            return f"{x / scale:.3g}{suffix}"
-    return f"{x:.3g}"
+    # From 1e15 up (FLOPs), scientific notation reads better than thousands of T.
+    return format_size(x, digits=3) if abs(x) < 1e15 else f"{x:.3g}"
 
 
 def table(
@@ -163,25 +163,9 @@ def download_link(content: str | bytes, filename: str, mime: str, label: str) ->
 
 def json_block(doc: Any, block_id: str) -> str:
     """Data for tools, not for the browser: a non-executed JSON script block."""
-    text = json.dumps(_clean(doc), indent=None, separators=(",", ":"))
+    text = json.dumps(to_jsonable(doc), indent=None, separators=(",", ":"))
     text = text.replace("</", "<\\/")  # cannot close the script element early
     return f'<script type="application/json" id="{esc(block_id)}">{text}</script>'
-
-
-def _clean(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, Mapping):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def fit_table_html(fit: FitResult, alpha: float = 0.05) -> str:

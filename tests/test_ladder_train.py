@@ -118,3 +118,16 @@ def test_learned_positions_and_untied_embeddings_train_too(tmp_path):
     shape = ModelShape(32, 1, 2, seq_len=32, positions="learned", tied_embeddings=False)
     result = train_run(_cfg(shape=shape, tokens=8 * 32 * 40), tmp_path / "r")
     assert result["status"] == "done" and math.isfinite(result["final_val_loss"])
+
+
+def test_periodic_evaluation_spreads_its_windows_over_the_final_set():
+    from scalinglab.ladder.corpus import load_corpus
+    from scalinglab.ladder.train import Batches
+
+    cfg = _cfg(eval_tokens=4 * 32, final_eval_tokens=64 * 32)
+    corpus = load_corpus(cfg.corpus, val_fraction=cfg.val_fraction)
+    batches = Batches(corpus, cfg, torch.device("cpu"))
+    n_val = batches.val_x.shape[0]
+    assert n_val == 64  # the final evaluation reads all 64 windows
+    # 4 windows, first to last, evenly spaced: not a prefix of 4 (which would be one file)
+    assert batches.eval_index.tolist() == [0, 21, 42, 63]

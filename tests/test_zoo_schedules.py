@@ -206,20 +206,20 @@ def test_cli_fits_ladder_curves_and_predicts_another_schedule(tmp_path, write_fi
 
 
 def _ladder_run(family):
-    """Per-step rows of the bundled ladder's 1.33M model at 24.6M tokens under one schedule."""
+    """Per-step rows of the bundled ladder's 1.77M model at 100M tokens under one schedule."""
     import pandas as pd
 
     from scalinglab.demo import REPO_ROOT
 
     d = pd.read_csv(REPO_ROOT / "data" / "ladder" / "runs.csv")
     ids = d[
-        (d.family == family) & (d.params == 1328448) & (d.tokens == 24576000) & d.step.isna()
+        (d.family == family) & (d.params == 1771200) & (d.tokens == 99975168) & d.step.isna()
     ].run_id
     return d[d.run_id.isin(set(ids))]
 
 
 @pytest.mark.parametrize(
-    ("target", "bound"), [("gpu-ladder-wsd", 0.015), ("gpu-ladder-constant", 0.015)]
+    ("target", "bound"), [("gpu-ladder-wsd", 0.01), ("gpu-ladder-constant", 0.025)]
 )
 def test_cosine_curve_predicts_other_schedules_on_the_bundled_ladder(target, bound):
     from scalinglab.laws.schedules import _per_step_lr, fit_lr_annealing, predict_schedule
@@ -232,7 +232,8 @@ def test_cosine_curve_predicts_other_schedules_on_the_bundled_ladder(target, bou
     lr = _per_step_lr(train.step.to_numpy(), train.lr.to_numpy())
     predicted = predict_schedule(fit, lr, every=len(lr)).iloc[-1]
     # Compare with the last per-step validation loss: the same 131k validation bytes the
-    # fitted curve was measured on (the final row uses 4.2M bytes and sits ~9% higher).
+    # fitted curve was measured on (the final row uses all 4.2M validation bytes).
+    # Measured: WSD -0.3%, constant +1.8% (docs/laws.md).
     val = other[other.step.notna() & (other.metric == "val_loss")].sort_values("step")
     actual = val.value.iloc[-1]
     assert abs(predicted["value"] / actual - 1) < bound

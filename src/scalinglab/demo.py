@@ -33,7 +33,7 @@ def find_demo_data() -> DemoData:
         return DemoData(
             ladder,
             "the project's own ladder of small GPTs trained on one H100 (data/ladder/): final "
-            "validation loss of the main cosine grid, 5 sizes x 3 token budgets",
+            "validation loss of the main cosine grid, 6 sizes x 3 token budgets",
             {"y": "val_loss", "family": "gpu-ladder"},
             "largest:1",
         )
@@ -71,8 +71,12 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
     data = find_demo_data()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = DemoResult(data)
-    # A project store like a user's: the runs go in (again: a re-import adds nothing), fits too.
-    store = Store.init(out_dir / "scalinglab.duckdb")
+    # A project store like a user's, rebuilt on every demo so that it holds exactly the bundled
+    # runs (an old store would keep runs of an earlier version of the data).
+    store_path = out_dir / "scalinglab.duckdb"
+    for stale in (store_path, store_path.with_name(store_path.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    store = Store.init(store_path)
     imported = store.import_files(
         [data.path],
         on_conflict="replace",

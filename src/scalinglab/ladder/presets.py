@@ -4,8 +4,9 @@
   token budgets (0.3M, 0.6M, 1.2M), and one size under cosine / WSD / constant; about 5
   minutes on 2 idle CPU cores.
 * ``gpu-ladder``: the spec of the bundled GPU ladder in ``data/ladder/`` (see its README):
-  five sizes spanning 32x (99K to 3.1M), budgets of 1500 / 3000 / 6000 steps of one fixed
-  batch, and the 1.3M size at 3000 steps under cosine, WSD and constant schedules.
+  six sizes spanning 32x (0.45M to 14.2M), budgets of 50M / 100M / 200M tokens in one fixed
+  batch of 64 x 512, and the 1.8M size at 100M tokens under cosine, WSD and constant
+  schedules.
 """
 
 from __future__ import annotations
@@ -55,25 +56,26 @@ schedules = ["cosine", "wsd", "constant"]
 
 GPU_LADDER = """\
 name = "gpu-ladder"
-description = "Bundled demo ladder: 5 sizes (99K-3.1M non-embedding params, 32x) x 3 budgets."
+description = "Bundled demo ladder: 6 sizes (0.45M-14.2M non-embedding params, 32x) x 3 budgets."
 
 [model]
-seq_len = 256
+seq_len = 512
 positions = "rope"
 tied_embeddings = true
 sizes = [
-  {d_model = 64, n_layers = 2},
-  {d_model = 96, n_layers = 2},
-  {d_model = 128, n_layers = 3},
-  {d_model = 192, n_layers = 3},
-  {d_model = 256, n_layers = 4},
+  {d_model = 96, n_layers = 4},
+  {d_model = 128, n_layers = 4},
+  {d_model = 192, n_layers = 4},
+  {d_model = 256, n_layers = 5},
+  {d_model = 320, n_layers = 6},
+  {d_model = 384, n_layers = 8},
 ]
 
 [budget]
-tokens = [1.2288e7, 2.4576e7, 4.9152e7]  # 1500, 3000, 6000 steps of 32 x 256 tokens
+tokens = [5.0e7, 1.0e8, 2.0e8]  # 1525, 3051, 6103 steps of 64 x 512 tokens
 
 [train]
-batch_size = 32
+batch_size = 64
 lr = "2e-3 * (256 / d_model)**0.5"
 schedule = "cosine"
 warmup = 0.05
@@ -82,17 +84,17 @@ seeds = [0]
 eval_every = 250
 eval_tokens = 131072
 final_eval_tokens = 4194304
-log_every = 4
+log_every = 8
 ckpt_every = 1000
-compile = "auto"
+compile = "yes"
 
 [corpus]
 source = "python"
 val_fraction = 0.01
 
 [[schedule_variants]]
-size = {d_model = 192, n_layers = 3}
-tokens = 2.4576e7
+size = {d_model = 192, n_layers = 4}
+tokens = 1.0e8
 schedules = ["cosine", "wsd", "constant"]
 """
 

@@ -298,7 +298,10 @@ BACKTESTS = [
 
 def bench_backtests():
     section("backtests: chinchilla law, hold out the largest models")
-    print(f"{'dataset':34s} {'subset':28s} {'holdout':10s} {'n':>3s} {'MARE':>7s} {'coverage':>9s}")
+    print(
+        f"{'dataset':34s} {'subset':28s} {'holdout':10s} {'n':>3s} {'MARE':>7s} {'coverage':>9s}"
+        f" {'calibrated':>10s} {'half-width':>10s}"
+    )
     out = []
     for name, options, holdout in BACKTESTS:
         path = SHARED / name
@@ -306,9 +309,15 @@ def bench_backtests():
             print(f"{name}: missing, skipped")
             continue
         bt = backtest(path, "chinchilla", holdout=holdout, bootstrap=200, **options)
+        # the same backtest with intervals calibrated on nested backtests of the training runs
+        cal = backtest(
+            path, "chinchilla", holdout=holdout, bootstrap=200, calibrate=True, **options
+        )
+        half_width = float(np.mean(np.log(cal.points["hi"] / cal.points["lo"]) / 2))
         subset = ",".join(f"{k}={v}" for k, v in options.items() if k != "where") or "all"
         print(
             f"{name:34s} {subset:28s} {holdout:10s} {len(bt.points):3d} {bt.mare:7.2%} {bt.coverage:9.0%}"
+            f" {cal.coverage:10.0%} {half_width:10.2%}"
         )
         out.append(
             {
@@ -318,6 +327,8 @@ def bench_backtests():
                 "n": len(bt.points),
                 "mare": bt.mare,
                 "coverage": bt.coverage,
+                "calibrated_coverage": cal.coverage,
+                "calibrated_log_half_width": half_width,
             }
         )
     return out

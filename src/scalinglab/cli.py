@@ -158,6 +158,16 @@ def load_runs(paths: list[Path] | None, store: Path | None) -> Any:
     return Store(store or DEFAULT_STORE).runs()
 
 
+CalibrateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--calibrate",
+        help="Widen prediction intervals by the error nested backtests measure at each "
+        "extrapolation distance (a few more fits).",
+    ),
+]
+
+
 def _family(family: list[str] | None) -> str | list[str] | None:
     if not family:
         return None
@@ -180,6 +190,7 @@ def fit(
     bound: BoundOpt = None,
     huber_delta: DeltaOpt = 1e-3,
     skip_fraction: SkipOpt = 0.1,
+    calibrate: CalibrateOpt = False,
     seed: SeedOpt = 0,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Save the fit as JSON here.")
@@ -204,6 +215,7 @@ def fit(
             table, law, y=y, family=_family(family), where=where, bootstrap=bootstrap,
             fix=parse_assignments(fix, "--fix"), bounds=parse_bounds(bound),
             huber_delta=huber_delta, skip_fraction=skip_fraction, seed=seed, progress=update,
+            calibrate=calibrate,
         )  # fmt: skip
     doc = result.to_json()
     if output:
@@ -213,7 +225,8 @@ def fit(
         from .runs.store import Store
 
         options = {"y": y, "family": family, "where": where, "bootstrap": bootstrap, "fix": fix, "bound": bound,
-                   "huber_delta": huber_delta, "skip_fraction": skip_fraction, "seed": seed, "source": table.source}  # fmt: skip
+                   "huber_delta": huber_delta, "skip_fraction": skip_fraction, "seed": seed, "source": table.source,
+                   "calibrate": calibrate}  # fmt: skip
         data_hash = select(table, family=_family(family), where=where).data_hash()
         doc["fit_id"] = Store(store).save_fit(
             doc, data_hash=data_hash, law=result.law.name, options=options
@@ -301,6 +314,7 @@ def backtest(
     bootstrap: BootOpt = 200,
     fix: FixOpt = None,
     interval: Annotated[float, typer.Option("--interval", min=0.01, max=0.999)] = 0.9,
+    calibrate: CalibrateOpt = False,
     seed: SeedOpt = 0,
     store: StoreOpt = DEFAULT_STORE,
     as_json: JsonOpt = False,
@@ -313,7 +327,7 @@ def backtest(
         result = run_backtest(
             table, law, holdout=holdout, y=y, family=_family(family), where=where,
             interval=interval, bootstrap=bootstrap, fix=parse_assignments(fix, "--fix"),
-            seed=seed, progress=update,
+            seed=seed, progress=update, calibrate=calibrate,
         )  # fmt: skip
     if as_json:
         emit_json(result.to_json())

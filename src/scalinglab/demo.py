@@ -34,7 +34,7 @@ def find_demo_data() -> DemoData:
             ladder,
             "the project's own ladder of small GPTs trained on one H100 (data/ladder/): final "
             "validation loss of the main cosine grid, 6 sizes x 3 token budgets",
-            {"y": "val_loss", "family": "gpu-ladder"},
+            {"y": "val_loss", "family": "gpu-ladder", "calibrate": True},
             "largest:1",
         )
     shared = Path(os.environ.get("SCALINGLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -44,7 +44,7 @@ def find_demo_data() -> DemoData:
             chinchilla,
             "Epoch AI's extraction of Chinchilla's 245 runs (../shared/data/), without the five "
             "highest-loss runs, as Epoch did; the bundled ladder data are not built yet",
-            {"where": "value < 3.42"},
+            {"where": "value < 3.42", "calibrate": True},
             "largest:2",
         )
     raise InputError(
@@ -107,7 +107,8 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
     at = ", ".join(f"{v}={hi[v]:.3g}" for v in fitted.law.variables)
     result.lines.append(
         f"prediction at 10x the largest run ({at}): {row['value']:.4f} "
-        f"(90% interval {row['lo']:.4f}..{row['hi']:.4f})"
+        f"(90% interval of the law {row['lo']:.4f}..{row['hi']:.4f}; "
+        f"of a run, calibrated {row['pred_lo']:.4f}..{row['pred_hi']:.4f})"
     )
     report = build_report(
         runs, fits=[fitted], backtests=[bt], at=[hi], where=data.fit_options.get("where"),

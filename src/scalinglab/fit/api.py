@@ -50,6 +50,7 @@ def fit(
     final_only: bool | None = None,
     n_starts: int = 8,
     influence: bool = True,
+    calibrate: bool = False,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> FitResult:
@@ -66,6 +67,9 @@ def fit(
         bootstrap: replicates of the run-resampling bootstrap (0 to skip).
         huber_delta: Huber's delta on log residuals (1e-3, as Hoffmann et al. and Epoch).
         skip_fraction: for per-step curves, the share of each run's first steps to drop.
+        calibrate: also measure, on nested backtests of these runs, how the prediction error
+            grows with extrapolation, and widen ``predict``'s prediction intervals with it
+            (:mod:`scalinglab.fit.calibration`); costs a few more fits.
 
     Example:
         >>> import scalinglab as sl                                               # doctest: +SKIP
@@ -128,6 +132,17 @@ def fit(
     data_range = {
         v: (float(np.min(problem.data[v])), float(np.max(problem.data[v]))) for v in law.variables
     }
+    calibration = None
+    if calibrate:
+        from .calibration import calibrate_extrapolation
+
+        try:
+            calibration = calibrate_extrapolation(
+                table, law, y=y, fix=fix, huber_delta=huber_delta, skip_fraction=skip_fraction,
+                final_only=final_only, n_starts=n_starts, seed=seed,
+            )  # fmt: skip
+        except InputError as exc:
+            warnings.append(str(exc))
     return FitResult(
         law=law,
         params=params,
@@ -148,12 +163,14 @@ def fit(
             "where": where,
             "skip_fraction": skip_fraction,
             "n_starts": n_starts,
+            "calibrate": calibrate,
             "grid_points": n_grid,
             "source": table.source,
         },
         residuals=diagnostics.residual_summary(problem, u_hat),
         samples=samples,
         timing={"fit_s": t_fit, "total_s": time.perf_counter() - t0},
+        calibration=calibration,
     )
 
 

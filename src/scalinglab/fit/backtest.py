@@ -91,6 +91,15 @@ def holdout_mask(final: pd.DataFrame, spec: str) -> np.ndarray:
     ).copy()
 
 
+def final_observations(
+    table: RunTable, law: Law, y: str | None, skip_fraction: float = 0.1
+) -> pd.DataFrame:
+    """One row per run: its last observation (the final value, or the last step)."""
+    obs = observations_for(table, law, y, skip_fraction=skip_fraction)
+    order = obs.sort_values("step", na_position="last", kind="stable") if "step" in obs else obs
+    return order.groupby("run_id", sort=False).tail(1).reset_index(drop=True)
+
+
 def backtest(
     runs: RunTable | pd.DataFrame | str,
     law: str | Law = "chinchilla",
@@ -111,10 +120,7 @@ def backtest(
     """
     table = select(runs, family=family, where=where)
     law = get_law(law, columns=table.variables())
-    obs = observations_for(table, law, y, skip_fraction=fit_options.get("skip_fraction", 0.1))
-    # The held-out truth is each run's last observation: its final value, or its last step.
-    order = obs.sort_values("step", na_position="last", kind="stable") if "step" in obs else obs
-    final = order.groupby("run_id", sort=False).tail(1).reset_index(drop=True)
+    final = final_observations(table, law, y, fit_options.get("skip_fraction", 0.1))
     held = holdout_mask(final, holdout)
     if held.all():
         raise InputError(f"--holdout {holdout!r} holds out every run: nothing left to fit")

@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import InputError
 from ..laws.base import Law
 from ..runs.sizes import parse_size
+from .calibration import ExtrapolationError
 
 #: A prediction this many times beyond the data's largest value gets a warning.
 FAR_EXTRAPOLATION = 10.0
@@ -52,6 +53,8 @@ class FitResult:
     #: Bootstrap replicates, shape (B, n_parameters), columns in ``law.parameter_names`` order.
     samples: np.ndarray | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    #: How the prediction error grows with extrapolation (``fit(..., calibrate=True)``).
+    calibration: ExtrapolationError | None = None
 
     # -- parameters and intervals -----------------------------------------------------------
     @property
@@ -97,7 +100,9 @@ class FitResult:
 
         Columns: the law's variables, ``value``; ``lo``/``hi``: the bootstrap interval of the
         law itself; ``pred_lo``/``pred_hi``: a prediction interval that also includes the
-        scatter of single runs around the law (robust SD of the log residuals).
+        scatter of single runs around the law (robust SD of the log residuals), or, for a fit
+        made with ``calibrate=True``, the larger error its nested backtests measured at that
+        distance from the data.
         ``at`` maps variables to numbers or arrays (human sizes like ``"70B"`` accepted).
         """
         points = _points(at, self.law.variables)
@@ -111,8 +116,14 @@ class FitResult:
             with np.errstate(all="ignore"):
                 log_draws = np.log(draws)
             out["lo"], out["hi"] = np.exp(np.nanquantile(log_draws, q, axis=0))
-            scatter = self.residuals.get("robust_sd", 0.0)
-            noise = np.random.default_rng(seed).standard_normal(log_draws.shape) * scatter
+            noise_var = np.full(len(points), self.residuals.get("robust_sd", 0.0) ** 2)
+            if self.calibration is not None:
+                column = self.calibration.column
+                ratio = data[column] / self.data_range[column][1] * np.ones(len(points))
+                noise_var = np.maximum(noise_var, self.calibration.variance(ratio))
+            noise = np.random.default_rng(seed).standard_normal(log_draws.shape) * np.sqrt(
+                noise_var
+            )
             out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(log_draws + noise, q, axis=0))
         else:
             out["lo"] = out["hi"] = out["pred_lo"] = out["pred_hi"] = np.nan
@@ -178,6 +189,8 @@ class FitResult:
             lines.append(f"{name:<12}{row['value']:>14.6g}{interval:>34}")
         if n_boot:
             lines.append(f"intervals  percentile bootstrap over runs, {n_boot} replicates")
+        if self.calibration is not None:
+            lines.append(f"calibrated {self.calibration.describe()}")
         lines += [f"note       {n}" for n in self.notes]
         lines += [f"WARNING    {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -212,6 +225,7 @@ class FitResult:
             "data_range": {k: list(v) for k, v in self.data_range.items()},
             "options": dict(self.options),
             "timing": dict(self.timing),
+            "calibration": None if self.calibration is None else self.calibration.to_json(),
             "law_spec": self.law.to_dict(),
             "bootstrap": None if self.samples is None else self.samples.tolist(),
         }
@@ -241,6 +255,9 @@ class FitResult:
                 residuals=dict(doc.get("residuals", {})),
                 samples=None if samples is None else np.asarray(samples, dtype=float),
                 timing=dict(doc.get("timing", {})),
+                calibration=None
+                if doc.get("calibration") is None
+                else ExtrapolationError.from_json(doc["calibration"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a scalinglab fit: {exc}", file=origin) from None

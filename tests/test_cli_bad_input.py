@@ -14,9 +14,10 @@ GOOD = "".join(
 
 CASES = {
     "missing column": (
-        "family,run_id,params,metric,value\nf,a,1e6,loss,3\n",
+        "family,run_id,metric,value\nf,a,loss,3\n",
         [],
-        "missing column 'tokens' (or 'flops'); columns found: family, run_id, params, metric, value",
+        "missing size columns: need at least one of params, tokens, flops; "
+        "columns found: family, run_id, metric, value",
     ),
     "non-numeric size": (
         HEADER + "f,a,abc,1e9,,,loss,3\n",

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import scalinglab as sl
 from scalinglab.errors import InputError
 from scalinglab.runs import CANONICAL, RunTable, read_runs
 
@@ -233,11 +234,17 @@ def test_infinite_value_is_refused(write_file):
     )
 
 
-def test_two_empty_sizes_in_a_row_are_refused(write_file):
-    path = write_file(HEADER + "f,a,1M,,,,loss,5\n")
+def test_a_row_without_any_size_is_refused(write_file):
+    path = write_file(HEADER + "f,a,,,,,loss,5\n")
     assert error_of(path) == (
-        "runs.csv: row 2: column 'tokens': empty value (need two of params, tokens, flops)"
+        "runs.csv: row 2: column 'params': empty value (need at least one of params, tokens, flops)"
     )
+
+
+def test_a_row_with_one_size_keeps_the_others_empty(write_file):
+    runs = sl.read_runs(write_file(HEADER + "f,a,1M,,,,loss,5\nf,b,1M,20M,,,loss,4\n"))
+    assert np.isnan(runs.df.loc[0, "tokens"]) and np.isnan(runs.df.loc[0, "flops"])
+    assert runs.df.loc[1, "flops"] == pytest.approx(6 * 1e6 * 20e6)  # derived: two sizes given
 
 
 def test_empty_metric_is_refused(write_file):
@@ -247,15 +254,25 @@ def test_empty_metric_is_refused(write_file):
     )
 
 
-def test_missing_tokens_column_lists_columns_found(write_file):
-    assert error_of(write_file("params,metric,value\n1M,loss,5\n")) == (
-        "runs.csv: missing column 'tokens' (or 'flops'); columns found: params, metric, value"
+def test_a_table_without_size_columns_lists_columns_found(write_file):
+    assert error_of(write_file("run,metric,value\nx,loss,5\n")) == (
+        "runs.csv: missing size columns: need at least one of params, tokens, flops; "
+        "columns found: run, metric, value"
     )
 
 
-def test_missing_params_column_lists_columns_found(write_file):
-    assert error_of(write_file("tokens,metric,value\n1M,loss,5\n")) == (
-        "runs.csv: missing column 'params'; columns found: tokens, metric, value"
+def test_a_compute_only_table_fits_a_law_of_compute(write_file):
+    """L(C) data (Kaplan et al.'s compute frontier): flops only, nothing to derive."""
+    rows = "".join(f"{c:g},loss,{1.7 + 170 * c**-0.117:.5f}\n" for c in np.geomspace(1e18, 1e23, 8))
+    runs = sl.read_runs(write_file("flops,metric,value\n" + rows))
+    assert runs.df["params"].isna().all() and runs.df["run_id"].iloc[0] == "runs-C1e+18"
+    fit = sl.fit(runs, "power_floor:flops", bootstrap=0)
+    assert fit.params["b"] == pytest.approx(0.117, rel=1e-3)
+    with pytest.raises(InputError) as info:
+        sl.fit(runs, "chinchilla", bootstrap=0)
+    assert str(info.value) == (
+        "runs.csv: column 'params': law 'chinchilla' needs column(s) params, tokens; "
+        "the data has flops"
     )
 
 

@@ -192,9 +192,13 @@ def build_problem(
     law: Law, obs: pd.DataFrame, source: str, *, fix: Mapping[str, float], delta: float
 ) -> Problem:
     """Check the observations against the law and package them for the estimator."""
-    missing = [v for v in law.variables if v not in obs.columns]
+    missing = [v for v in law.variables if v not in obs.columns or obs[v].isna().all()]
     if missing:
-        numeric = [c for c in obs.columns if c not in ("run_id", "family", "value")]
+        numeric = [
+            c
+            for c in obs.columns
+            if c not in ("run_id", "family", "value", "metric") and obs[c].notna().any()
+        ]
         raise InputError(
             f"law {law.name!r} needs column(s) {', '.join(missing)}; the data has {', '.join(numeric)}",
             file=source,

@@ -145,15 +145,11 @@ def _apply_overrides(frame, rows, overrides, file, notes):
 
 def _check_columns(frame: pd.DataFrame, file: str, y) -> None:
     found = ", ".join(frame.columns)
-    have = [c for c in SIZES if c in frame.columns]
-    if len(have) < 2:
-        if "params" in have:
-            missing = "column 'tokens' (or 'flops')"
-        elif have:
-            missing = "column 'params'"
-        else:
-            missing = "columns 'params' and 'tokens' (or 'flops')"
-        raise InputError(f"missing {missing}; columns found: {found}", file=file)
+    if not any(c in frame.columns for c in SIZES):
+        raise InputError(
+            f"missing size columns: need at least one of params, tokens, flops; columns found: {found}",
+            file=file,
+        )
     if y is None:
         for col in ("value", "metric"):
             if col not in frame.columns:
@@ -217,7 +213,8 @@ def _derive_sizes(frame, sizes, file, rows, notes) -> None:
     """Fill the one missing size of each row from the two others (flops = 6*params*tokens).
 
     6ND is the standard training-FLOP estimate for dense transformers (Kaplan et al. 2020,
-    eq. 2.1); the rows derived are counted in the notes.
+    eq. 2.1); the rows derived are counted in the notes. A row with one size only (an L(N),
+    L(D) or L(C) table) keeps the other two empty: laws of that size alone can be fitted.
     """
     for c in SIZES:
         _check_finite(frame, sizes[c], c, file, rows, allow_nan=True)
@@ -231,17 +228,17 @@ def _derive_sizes(frame, sizes, file, rows, notes) -> None:
                 column=c,
             )
     missing = np.column_stack([np.isnan(sizes[c]) for c in SIZES])
-    too_many = np.flatnonzero(missing.sum(axis=1) > 1)
-    if too_many.size:
-        i = too_many[0]
-        # At most one size column is absent (checked before), so one empty cell is to blame.
-        col = next(c for c, m in zip(SIZES, missing[i], strict=True) if m and c in frame.columns)
+    none = np.flatnonzero(missing.all(axis=1))
+    if none.size:
+        i = none[0]
+        col = next(c for c in SIZES if c in frame.columns)
         raise InputError(
-            "empty value (need two of params, tokens, flops)",
+            "empty value (need at least one of params, tokens, flops)",
             file=file,
             row=int(rows[i]),
             column=col,
         )
+    derivable = missing.sum(axis=1) == 1
     n, d, c = sizes["params"], sizes["tokens"], sizes["flops"]
     formulas = {
         "flops": ("6*params*tokens", lambda: 6.0 * n * d),
@@ -249,7 +246,7 @@ def _derive_sizes(frame, sizes, file, rows, notes) -> None:
         "params": ("flops/(6*tokens)", lambda: c / (6.0 * d)),
     }
     for col, (formula, compute) in formulas.items():
-        where = np.isnan(sizes[col])
+        where = np.isnan(sizes[col]) & derivable
         if where.any():
             sizes[col][where] = compute()[where]
             notes.append(f"{col} derived as {formula} for {where.sum()} rows")
@@ -308,9 +305,11 @@ def _run_ids(frame, family, sizes, file, notes) -> np.ndarray:
         notes.append(f"run_id built from family, params and tokens for all {len(frame)} rows")
     built: dict[tuple, str] = {}  # one id per (family, params, tokens): runs have many rows
     for i in np.flatnonzero(empty):
-        key = (family[i], sizes["params"][i], sizes["tokens"][i])
+        key = (family[i], sizes["params"][i], sizes["tokens"][i], sizes["flops"][i])
         if key not in built:
-            built[key] = f"{key[0]}-N{format_size(key[1])}-D{format_size(key[2])}"
+            sized = zip("ND", key[1:3], strict=True)
+            parts = [f"{tag}{format_size(v)}" for tag, v in sized if np.isfinite(v)]
+            built[key] = "-".join([key[0], *(parts or [f"C{key[3]:.3g}"])])
         ids[i] = built[key]
     return ids
 

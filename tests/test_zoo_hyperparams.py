@@ -81,6 +81,15 @@ def test_lr_sweep_finds_optimal_lr_and_sensitivity_per_size():
     assert sweep.trend["alpha"] == pytest.approx(0.713 - 0.307, rel=1e-6)
 
 
+def test_lr_sweep_with_one_token_budget_fits_a_trend_in_n_alone():
+    # every size at the same D (the bundled ladder's 50M-token sweep): D's exponent is not
+    # identifiable, so it must not be reported; N's is then Step Law's 0.713
+    sizes = [(n, 5e7) for n in (4e5, 1e6, 4e6, 1.4e7)]
+    sweep = analyze_lr_sweep(sweep_table(sizes))
+    assert sweep.trend["beta"] is None
+    assert sweep.trend["alpha"] == pytest.approx(0.713, rel=1e-6)
+
+
 def test_lr_sweep_trend_separates_n_and_d_when_both_vary():
     sizes = [(n, d) for n in (1e7, 1e8, 1e9) for d in (1e9, 1e10, 1e11)]
     sweep = analyze_lr_sweep(sweep_table(sizes, noise=0.002, seed=2))

@@ -238,8 +238,14 @@ def _trend(per_size: pd.DataFrame, warnings: list[str]) -> dict[str, float]:
     log_d = np.log(per_size["tokens"].to_numpy())
     log_lr = np.log(per_size["lr_opt"].to_numpy())
     columns = [np.ones_like(log_n), -log_n]
-    # D enters only when it varies independently of N (not a fixed tokens-per-parameter ratio).
-    with_d = len(per_size) >= 4 and np.ptp(log_d - log_n) > 0.5 and np.ptp(log_n) > 0
+    # D enters only when it varies, and independently of N: neither one token budget for every
+    # size nor a fixed tokens-per-parameter ratio separates its exponent from N's.
+    with_d = (
+        len(per_size) >= 4
+        and np.ptp(log_d) > 0.5
+        and np.ptp(log_d - log_n) > 0.5
+        and np.linalg.matrix_rank(np.stack([*columns, log_d], axis=1), tol=1e-6) == 3
+    )
     if with_d:
         columns.append(log_d)
     design = np.stack(columns, axis=1)

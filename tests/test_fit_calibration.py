@@ -121,3 +121,13 @@ def test_cli_fit_calibrate_and_predict(drifting_runs, tmp_path):
     assert result.exit_code == 0, result.output
     point = json.loads(result.stdout)["predictions"][0]
     assert point["pred_lo"] < point["lo"] <= point["hi"] < point["pred_hi"]
+
+
+def test_report_says_its_intervals_are_calibrated(drifting_runs):
+    from scalinglab.report import build_report
+
+    report = build_report(
+        drifting_runs, "chinchilla", bootstrap=30, calibrate=True, holdout=None,
+        at=[{"params": 1e10, "tokens": 2e11}],
+    )  # fmt: skip
+    assert "Calibrated: prediction intervals widened from 3 nested backtests" in report.html

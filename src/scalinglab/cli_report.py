@@ -16,6 +16,7 @@ from rich.table import Table
 from .cli import (
     DEFAULT_STORE,
     BootOpt,
+    CalibrateOpt,
     FamilyOpt,
     JsonOpt,
     StoreOpt,
@@ -58,6 +59,7 @@ def report(
     family: FamilyOpt = None,
     where: WhereOpt = None,
     bootstrap: BootOpt = 200,
+    calibrate: CalibrateOpt = False,
     holdout: Annotated[
         str,
         typer.Option(
@@ -95,6 +97,7 @@ def report(
             family=family or None,
             where=where,
             bootstrap=bootstrap,
+            calibrate=calibrate,
             holdout=None if holdout.lower() == "none" else holdout,
             flops=budgets,
             at=parse_points(at) if at else None,

@@ -111,6 +111,7 @@ def build_report(
     family: str | Sequence[str] | None = None,
     where: str | None = None,
     bootstrap: int = 200,
+    calibrate: bool = False,
     holdout: str | None = "largest:2",
     flops: float | Sequence[float] | None = None,
     at: Sequence[Mapping[str, Any]] | None = None,
@@ -130,6 +131,8 @@ def build_report(
         family: families to fit (each separately); default every family in the runs.
         where: rows to keep (``"value < 3.42"``).
         holdout: backtest hold-out (``largest:K`` or an expression); None skips backtests.
+        calibrate: widen prediction intervals by the error of nested backtests
+            (:mod:`scalinglab.fit.calibration`).
         flops: budgets for the compute-optimal allocation (default 10x and 100x the largest
             run's compute).
         at: points to predict, e.g. ``[{"params": 70e9, "tokens": 1.4e12}]``.
@@ -157,13 +160,13 @@ def build_report(
         for k, (law, fam) in enumerate(jobs, start=1):
             label = f"fit {k}/{len(jobs)} {law}" + (f" [{fam}]" if fam else "")
             stage = _stage(progress, label)
-            fits_made.append(fit_law(table_all, law, y=y, family=fam, where=where,
-                                     bootstrap=bootstrap, seed=seed, progress=stage))  # fmt: skip
+            fits_made.append(fit_law(table_all, law, y=y, family=fam, where=where, bootstrap=bootstrap,
+                                     calibrate=calibrate, seed=seed, progress=stage))  # fmt: skip
             bts.append(None)
             if holdout:
                 try:
                     bts[-1] = backtest(table_all, law, holdout=holdout, y=y, family=fam, where=where,
-                                       interval=interval, bootstrap=bootstrap, seed=seed,
+                                       interval=interval, bootstrap=bootstrap, seed=seed, calibrate=calibrate,
                                        progress=_stage(progress, f"backtest {k}/{len(jobs)}"))  # fmt: skip
                 except InputError as exc:
                     report_warnings.append(

@@ -11,13 +11,8 @@ import scalinglab as sl
 from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.laws import get_law
-from scalinglab.laws.schedules import (
-    annealing_areas,
-    fit_lr_annealing,
-    law_curve,
-    predict_schedule,
-    schedule_lr,
-)
+from scalinglab.laws.schedules import annealing_areas, law_curve, schedule_lr
+from scalinglab.plan.schedules import fit_lr_annealing, predict_schedule
 from scalinglab.runs import RunTable
 
 TRUTH = {"L0": 2.5, "A": 1.2, "alpha": 0.5, "C": 1.0}
@@ -222,7 +217,7 @@ def _ladder_run(family):
     ("target", "bound"), [("gpu-ladder-wsd", 0.01), ("gpu-ladder-constant", 0.025)]
 )
 def test_cosine_curve_predicts_other_schedules_on_the_bundled_ladder(target, bound):
-    from scalinglab.laws.schedules import _per_step_lr, fit_lr_annealing, predict_schedule
+    from scalinglab.laws.schedules import _per_step_lr
 
     fit = fit_lr_annealing(
         sl.read_runs(_ladder_run("gpu-ladder")), y="val_loss", final_only=False, bootstrap=50

@@ -215,7 +215,7 @@ def plan(
         )
     doc.setdefault("law", fit.law.name)
     if lr or sweep_fit is not None:
-        from .laws.hyperparams import recommend_hyperparameters
+        from .plan.hyperparams import recommend_hyperparameters
 
         if not all(isinstance(doc.get(k), float) for k in ("params", "tokens")):
             raise InputError(

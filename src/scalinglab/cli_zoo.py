@@ -79,7 +79,7 @@ def lr_sweep(
     """Optimal learning rate per model size (parabola in log-lr), LR sensitivity, trend with N."""
     import json
 
-    from .laws.hyperparams import analyze_lr_sweep
+    from .plan.hyperparams import analyze_lr_sweep
 
     sweep = analyze_lr_sweep(
         _read(runs),
@@ -123,7 +123,7 @@ def hparams(
     as_json: JsonOpt = False,
 ) -> None:
     """Learning rate and batch size for a planned run (Step Law, or an LR sweep's trend)."""
-    from .laws.hyperparams import recommend_hyperparameters
+    from .plan.hyperparams import recommend_hyperparameters
 
     rec = recommend_hyperparameters(
         _size(params, "--params"), _size(tokens, "--tokens"), sweep=sweep_fit, seq_len=seq_len
@@ -189,7 +189,7 @@ def regimes_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Local exponent d log L / d log x along the data: regimes, breaks, learning-curve regions."""
-    from .laws.regimes import regimes
+    from .plan.regimes import regimes
 
     report = regimes(_read(runs), x=x, y=y, family=_family(family), where=where)
     if as_json:
@@ -233,7 +233,8 @@ def schedule(
 ) -> None:
     """Predicted loss curve of an lr_annealing fit under another learning-rate schedule."""
     from .fit.result import FitResult
-    from .laws.schedules import predict_schedule, schedule_lr
+    from .laws.schedules import schedule_lr
+    from .plan.schedules import predict_schedule
 
     fit = FitResult.from_json(fit_file)
     every = every or max(1, steps // 20)

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .pretraining import henighan
+from ..fit.api import fit, select
+from ..laws.pretraining import henighan
 
 #: Local exponents within these bands get these names (Bahri et al. 2021).
 VARIANCE_LIMITED = (0.75, 1.5)
@@ -202,7 +203,6 @@ def regimes(
     that scale, as in Chinchilla's approach 1). The floor E comes from a ``henighan:x`` fit of
     the envelope unless given.
     """
-    from ..fit.api import fit, select  # the estimator; imported when used
     from ..runs import RunTable
 
     table = select(runs, family=family, where=where)

@@ -1,0 +1,256 @@
+"""Learning rate and batch size for a planned run, and the analysis of LR sweeps.
+
+* :func:`analyze_lr_sweep` reads runs trained at several learning rates per model size and
+  gives, per size, the optimal learning rate (vertex of a parabola in log-LR), the loss there,
+  the curvature and the LR sensitivity of Wortsman et al. 2023; then the trend of the optimal
+  learning rate with N (and D when it varies independently).
+* :func:`recommend_hyperparameters` answers "what lr and batch for this planned run": from a
+  sweep's trend when there is one, else from Step Law (:mod:`scalinglab.laws.hyperparams`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..fit.api import select
+from ..laws.hyperparams import step_law
+
+# -- LR sweeps ------------------------------------------------------------------------------
+
+#: A trend extrapolated this many times beyond the largest swept size gets a warning.
+FAR_BEYOND = 10.0
+
+
+@dataclass
+class LRSweep:
+    """Per-size optimal learning rates and their trend with size."""
+
+    per_size: (
+        pd.DataFrame
+    )  # params, tokens, n_lrs, lr_opt, loss_opt, curvature, sensitivity, method
+    trend: dict[str, float] = field(
+        default_factory=dict
+    )  # log lr_opt = log_c - alpha log N (+ beta log D)
+    warnings: list[str] = field(default_factory=list)
+    lr_column: str = "lr"
+
+    def lr_at(self, params: float, tokens: float | None = None) -> float:
+        """The trend's optimal learning rate for a model of ``params`` trained on ``tokens``."""
+        if not self.trend:
+            raise InputError("the LR sweep has a single model size: no trend to extrapolate")
+        log_lr = self.trend["log_c"] - self.trend["alpha"] * math.log(params)
+        if self.trend.get("beta") is not None:
+            if tokens is None:
+                raise InputError("the LR trend depends on tokens too: give the planned tokens")
+            log_lr += self.trend["beta"] * math.log(tokens)
+        return math.exp(log_lr)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lr_column": self.lr_column,
+            "per_size": self.per_size.to_dict(orient="records"),
+            "trend": dict(self.trend),
+            "warnings": list(self.warnings),
+        }
+
+    @classmethod
+    def from_json(cls, source: str | Path | dict[str, Any]) -> LRSweep:
+        """Reload :meth:`to_json` output (a dict or a JSON file, e.g. ``lr-sweep --json`` output)."""
+        if isinstance(source, dict):
+            doc = source
+        else:
+            path = Path(source)
+            if not path.exists():
+                raise InputError("no such LR-sweep file", file=str(source))
+            try:
+                doc = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not an LR-sweep JSON ({exc.msg})", file=str(source)) from None
+        if "per_size" not in doc:
+            raise InputError(
+                "not an LR-sweep JSON: no 'per_size'",
+                file=None if isinstance(source, dict) else str(source),
+            )
+        return cls(
+            pd.DataFrame(doc["per_size"]),
+            dict(doc.get("trend") or {}),
+            list(doc.get("warnings", [])),
+            doc.get("lr_column", "lr"),
+        )
+
+
+def _vertex(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, str]:
+    """Minimum of a parabola through the points nearest the best: (x_opt, y_opt, curvature, method)."""
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    best = int(np.argmin(y))
+    lo, hi = max(0, best - 2), min(len(x), best + 3)  # the best point and two neighbours each side
+    xs, ys = x[lo:hi], y[lo:hi]
+    if len(np.unique(xs)) >= 3:
+        c2, c1, c0 = np.polyfit(xs, ys, 2)
+        if c2 > 0:
+            x_opt = -c1 / (2 * c2)
+            if x[0] <= x_opt <= x[-1]:
+                return float(x_opt), float(c0 + c1 * x_opt + c2 * x_opt**2), float(c2), "parabola"
+            return float(x[best]), float(y[best]), float(c2), "edge"
+    return float(x[best]), float(y[best]), math.nan, "best_observed"
+
+
+def analyze_lr_sweep(
+    runs: Any,
+    *,
+    y: str | None = None,
+    lr_column: str | None = None,
+    family: str | list[str] | None = None,
+    where: str | None = None,
+    init_loss: float | None = None,
+) -> LRSweep:
+    """Optimal learning rate per model size, LR sensitivity and the trend with size.
+
+    ``runs``: a RunTable, DataFrame or file with the final loss of each run and its learning
+    rate (``lr_column``: ``peak_lr`` when the table has it, else ``lr``). Runs of one size are
+    those with the same ``params`` and ``tokens``. Per size, a parabola in log(lr) through the
+    best run and its two neighbours on each side gives ``lr_opt`` (Li et al. 2025 find the
+    landscape convex in log-lr). ``sensitivity`` is Wortsman et al. 2023's
+    ``mean over swept lr of min(L(lr), L_init) - L*`` (diverged runs count as ``init_loss``,
+    default the worst finite loss of that size).
+    """
+
+    table = select(runs, family=family, where=where)
+    obs = table.observations(y, final_only=None)
+    df = table.df
+    col = lr_column or ("peak_lr" if "peak_lr" in df.columns else "lr")
+    if col not in obs.columns:
+        raise InputError(
+            f"an LR sweep needs a learning-rate column {col!r}; columns: {', '.join(df.columns)}",
+            file=table.source,
+        )
+    # A run's last observation is its result (final row, or last step).
+    if "step" in obs.columns:
+        obs = obs.sort_values("step", na_position="last", kind="stable")
+    final = obs.groupby("run_id", sort=False).tail(1)
+    lrs = pd.to_numeric(final[col], errors="coerce").to_numpy(dtype=float)
+    if not np.all(lrs > 0):
+        raise InputError(
+            f"learning rates in column {col!r} must be positive numbers",
+            file=table.source,
+            column=col,
+        )
+    final = final.assign(_lr=lrs)
+    rows, warnings = [], []
+    for (n, d), group in final.groupby(["params", "tokens"], sort=True):
+        x = np.log(group["_lr"].to_numpy(dtype=float))
+        loss = group["value"].to_numpy(dtype=float)
+        ok = np.isfinite(loss)
+        if len(np.unique(x[ok])) < 3:
+            warnings.append(
+                f"size params={n:.4g}, tokens={d:.4g}: fewer than 3 learning rates, skipped"
+            )
+            continue
+        x_opt, y_opt, curv, method = _vertex(x[ok], loss[ok])
+        if method == "edge":
+            warnings.append(
+                f"size params={n:.4g}: the best learning rate is at the edge of the sweep "
+                "(extend the sweep); using the best observed"
+            )
+        cap = init_loss if init_loss is not None else float(np.max(loss[ok]))
+        capped = np.minimum(np.where(ok, loss, cap), cap)
+        rows.append({
+            "params": float(n), "tokens": float(d), "n_lrs": int(len(np.unique(x))),
+            "lr_opt": math.exp(x_opt), "loss_opt": y_opt, "curvature": curv,
+            "sensitivity": float(np.mean(capped - min(y_opt, float(np.min(loss[ok]))))),
+            "lr_min": float(np.exp(x.min())), "lr_max": float(np.exp(x.max())), "method": method,
+        })  # fmt: skip
+    if not rows:
+        raise InputError("no model size has runs at 3 or more learning rates", file=table.source)
+    per_size = pd.DataFrame(rows)
+    return LRSweep(per_size, _trend(per_size, warnings), warnings, col)
+
+
+def _trend(per_size: pd.DataFrame, warnings: list[str]) -> dict[str, float]:
+    """``log lr_opt = log_c - alpha log N (+ beta log D)`` by least squares in logs."""
+    if len(per_size) < 2:
+        return {}
+    if per_size["params"].nunique() < 2:
+        warnings.append("every size has the same params: no trend in N")
+        return {}
+    log_n = np.log(per_size["params"].to_numpy())
+    log_d = np.log(per_size["tokens"].to_numpy())
+    log_lr = np.log(per_size["lr_opt"].to_numpy())
+    columns = [np.ones_like(log_n), -log_n]
+    # D enters only when it varies, and independently of N: neither one token budget for every
+    # size nor a fixed tokens-per-parameter ratio separates its exponent from N's.
+    with_d = (
+        len(per_size) >= 4
+        and np.ptp(log_d) > 0.5
+        and np.ptp(log_d - log_n) > 0.5
+        and np.linalg.matrix_rank(np.stack([*columns, log_d], axis=1), tol=1e-6) == 3
+    )
+    if with_d:
+        columns.append(log_d)
+    design = np.stack(columns, axis=1)
+    coef, *_ = np.linalg.lstsq(design, log_lr, rcond=None)
+    resid = log_lr - design @ coef
+    out = {
+        "log_c": float(coef[0]),
+        "c": float(math.exp(coef[0])),
+        "alpha": float(coef[1]),
+        "beta": float(coef[2]) if with_d else None,
+        "rms_log_residual": float(np.sqrt(np.mean(resid**2))),
+        "n_sizes": int(len(per_size)),
+        "params_max": float(per_size["params"].max()),
+    }
+    return out
+
+
+def recommend_hyperparameters(
+    params: float,
+    tokens: float,
+    *,
+    sweep: LRSweep | str | Path | dict[str, Any] | None = None,
+    seq_len: int | None = None,
+) -> dict[str, Any]:
+    """Learning rate and batch size for a planned run of ``params`` trained on ``tokens``.
+
+    The learning rate comes from an LR sweep's trend when one is given (``LRSweep`` or its
+    JSON), else from Step Law; the batch size from Step Law (tokens; sequences too when
+    ``seq_len`` is given). Warnings say when the trend is extrapolated far.
+
+    Example:
+        >>> rec = recommend_hyperparameters(1e9, 1e11, seq_len=2048)
+        >>> rec["lr_source"], rec["batch_sequences"]
+        ('step_law', 541)
+    """
+    law = step_law(params, tokens)
+    out: dict[str, Any] = {
+        "params": float(params),
+        "tokens": float(tokens),
+        "lr": law["lr"],
+        "lr_source": "step_law",
+        "step_law_lr": law["lr"],
+        "batch_tokens": law["batch_tokens"],
+        "batch_source": "step_law",
+        "warnings": [],
+    }
+    if sweep is not None:
+        sw = sweep if isinstance(sweep, LRSweep) else LRSweep.from_json(sweep)
+        out["lr"] = sw.lr_at(params, tokens)
+        out["lr_source"] = "lr_sweep"
+        largest = sw.trend.get("params_max", math.nan)
+        if largest > 0 and params > FAR_BEYOND * largest:
+            out["warnings"].append(
+                f"the LR trend is extrapolated {params / largest:.0f}x beyond the largest swept "
+                f"model ({largest:.3g} params)"
+            )
+    if seq_len:
+        out["seq_len"] = int(seq_len)
+        out["batch_sequences"] = max(1, int(round(out["batch_tokens"] / seq_len)))
+    return out

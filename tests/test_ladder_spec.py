@@ -53,6 +53,18 @@ def test_lr_rule_and_seeds_and_schedule_variants():
     assert len({r.run_id for r in sweep.runs}) == len(sweep.runs)
 
 
+def test_lr_multipliers_sweep_every_grid_run():
+    text = BASE.replace(
+        "batch_size = 4",
+        'batch_size = 4\nlr = "1e-2 * (32 / d_model)"\nlr_multipliers = [0.5, 1, 4]',
+    )
+    sweep = parse_spec(text + "[budget]\ntokens = [1e5, 2e5]\n")
+    assert len(sweep.runs) == 2 * 2 * 3  # sizes x budgets x multipliers
+    small = sorted(r.lr for r in sweep.runs if r.shape.d_model == 32 and r.tokens == 1e5)
+    assert small == pytest.approx([0.5e-2, 1e-2, 4e-2])
+    assert len({r.run_id for r in sweep.runs}) == len(sweep.runs)
+
+
 def test_min_steps_halves_the_batch():
     sweep = parse_spec(
         BASE.replace("batch_size = 4", "batch_size = 64\nmin_steps = 50")
@@ -91,6 +103,11 @@ def test_min_steps_halves_the_batch():
             BASE.replace("batch_size = 4", 'batch_size = 4\nschedule = "linear"')
             + "[budget]\ntokens = [1e5]\n",
             "unknown schedule",
+        ),
+        (
+            BASE.replace("batch_size = 4", "batch_size = 4\nlr_multipliers = [1, -2]")
+            + "[budget]\ntokens = [1e5]\n",
+            "lr_multipliers must be a list of positive numbers",
         ),
     ],
 )

@@ -111,3 +111,37 @@ def test_multi_device_executor_spreads_runs_over_worker_processes(tmp_path):
     assert summary["counts"]["done"] == len(sweep.runs) == 4
     table = pd.read_csv(tmp_path / "out" / "runs.csv", dtype={"step": "Int64"})
     assert set(table.run_id) == {r.run_id for r in sweep.runs}
+
+
+def test_an_lr_sweep_ladder_feeds_the_lr_sweep_analysis(tmp_path):
+    from ladder_helpers import SMALL_CORPUS
+    from scalinglab.cli import app
+
+    spec, out = tmp_path / "lr.toml", tmp_path / "out"
+    spec.write_text(f"""
+name = "lr"
+[model]
+seq_len = 32
+sizes = [{{d_model = 16, n_layers = 1}}, {{d_model = 32, n_layers = 1}}]
+[budget]
+tokens = [3e4]
+[train]
+batch_size = 8
+lr = "3e-3 * (32 / d_model)**0.5"
+lr_multipliers = [0.3, 1, 3]
+eval_every = 40
+eval_tokens = 4096
+final_eval_tokens = 8192
+[corpus]
+source = "{SMALL_CORPUS}"
+val_fraction = 0.05
+""")
+    result = runner.invoke(ladder_app, ["run", str(spec), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"]["done"] == 6
+    analysis = runner.invoke(app, ["lr-sweep", str(out / "runs.csv"), "--y", "val_loss", "--json"])
+    assert analysis.exit_code == 0, analysis.output
+    per_size = json.loads(analysis.stdout)["per_size"]
+    assert [row["n_lrs"] for row in per_size] == [3, 3]
+    for row in per_size:  # the optimum lies inside (or at the edge of) the swept range
+        assert row["lr_min"] <= row["lr_opt"] <= row["lr_max"]

@@ -21,6 +21,7 @@ Format (every key optional except ``name`` and the sizes; see docs/ladder.md)::
     min_steps = 0                       # per size, halve the batch until its smallest budget
                                         # has min_steps steps (one batch per size)
     lr = "3e-3 * (256 / d_model)**0.5"  # a number, or a rule over d_model, n_layers, params, ...
+    lr_multipliers = [1]                # an LR sweep: every run at each multiple of lr
     schedule = "cosine"                 # cosine | wsd | constant
     seeds = [0]
     ...                                 # warmup, min_lr_ratio, decay_fraction, weight_decay,
@@ -85,7 +86,9 @@ RUN_KNOBS = (
     "compile",
     "dtype",
 )
-TRAIN_KEYS = {"batch_size", "min_steps", "lr", "schedule", "seeds", "seed", *RUN_KNOBS}
+TRAIN_KEYS = {
+    "batch_size", "min_steps", "lr", "lr_multipliers", "schedule", "seeds", "seed", *RUN_KNOBS
+}  # fmt: skip
 CORPUS_KEYS = {"source", "val_fraction", "dtype"}
 VARIANT_KEYS = {"size", "tokens_per_param", "tokens", "schedules"}
 SIZE_KEYS = {"d_model", "n_layers", "n_heads", "params"}
@@ -235,6 +238,19 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
     }
     batch0, min_steps = int(train.get("batch_size", 32)), int(train.get("min_steps", 0))
     lr_rule, schedule = train.get("lr", 3e-3), train.get("schedule", "cosine")
+    multipliers = train.get("lr_multipliers", [1.0])
+    if (
+        not isinstance(multipliers, list)
+        or not multipliers
+        or not all(
+            isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0 for m in multipliers
+        )
+    ):
+        raise InputError(
+            "lr_multipliers must be a list of positive numbers, e.g. [0.5, 1, 2]",
+            file=source,
+            column="lr_multipliers",
+        )
 
     batch_of: dict[ModelShape, int] = {}
 
@@ -248,7 +264,9 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
             batch_of[shape] = batch
         return batch_of[shape]
 
-    def make(shape: ModelShape, tokens: int, sched: str, seed: int, main: bool) -> RunConfig:
+    def make(
+        shape: ModelShape, tokens: int, sched: str, seed: int, main: bool, scale: float = 1.0
+    ) -> RunConfig:
         batch = batch_of[shape]
         if tokens < batch * shape.seq_len:
             raise InputError(
@@ -256,7 +274,7 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
                 f" (batch {batch} x seq_len {shape.seq_len})",
                 file=source,
             )
-        lr = _lr_for(lr_rule, shape, tokens, batch, source)
+        lr = scale * _lr_for(lr_rule, shape, tokens, batch, source)
         try:
             return RunConfig(
                 family=name,
@@ -279,7 +297,8 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
             batch_for(shape, budgets)
             for tokens in budgets:
                 for seed in seeds:
-                    runs.append(make(shape, tokens, schedule, seed, True))
+                    for scale in multipliers:
+                        runs.append(make(shape, tokens, schedule, seed, True, float(scale)))
     variants = spec.get("schedule_variants", [])
     if not isinstance(variants, list):
         raise InputError(

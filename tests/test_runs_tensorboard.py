@@ -8,7 +8,7 @@ import pytest
 
 from scalinglab.errors import InputError
 from scalinglab.runs import read_runs, write_scalars
-from scalinglab.runs.tensorboard import crc32c, read_records
+from scalinglab.runs.tensorboard import crc32c, masked_crc, masked_crc_many, read_records
 
 
 def log_run(path, params=1e6, steps=(100, 200, 300, 400, 500, 600, 700, 800, 900, 1000), **kw):
@@ -96,4 +96,26 @@ def test_records_are_framed_with_length_and_checksums(tmp_path):
     path = write_scalars(tmp_path / "events.out.tfevents.1", [(1, "loss", 1.5)])
     records, truncated = read_records(path)
     assert len(records) == 2 and not truncated  # file-version event, then the scalar
-    assert struct.unpack("<Q", path.read_bytes()[:8])[0] == len(records[0])
+    assert struct.unpack("<Q", path.read_bytes()[:8])[0] == len(records[0].payload)
+
+
+def test_a_changed_scalar_value_fails_its_payload_checksum(tmp_path):
+    path = log_run(tmp_path / "r" / "events.out.tfevents.1")
+    records, _ = read_records(path)
+    last = records[-1]  # a loss scalar; its float value sits just before the tag's end
+    data = bytearray(path.read_bytes())
+    value_byte = last.offset + 12 + len(last.payload) - 1
+    data[value_byte] ^= 0x01  # still a valid protobuf, a slightly different loss
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError) as info:
+        read_runs(path)
+    assert str(info.value) == (
+        f"events.out.tfevents.1: corrupt TensorBoard event at byte {last.offset} "
+        "(payload checksum mismatch)"
+    )
+
+
+def test_vectorised_checksums_equal_the_plain_ones():
+    payloads = [bytes(range(n % 256)) * (1 + n // 256) for n in range(0, 600, 7)]
+    payloads += [b"", b"123456789", bytes(5000)]  # empty, the check string, a long one
+    assert masked_crc_many(payloads).tolist() == [masked_crc(p) for p in payloads]

@@ -356,3 +356,14 @@ def test_parquet_rows_are_named_by_position(tmp_path):
         {"params": [1e6, -2e6], "tokens": [2e7, 4e7], "metric": "loss", "value": [5.0, 4.0]}
     ).to_parquet(path)
     assert error_of(path) == "runs.parquet: row 2: column 'params': must be positive: '-2e+06'"
+
+
+def test_row_numbers_are_file_lines_when_a_quoted_cell_spans_lines(write_file):
+    text = (
+        "family,run_id,params,tokens,metric,value,notes\n"
+        'f,a,1M,20M,loss,5,"first line\nsecond line\nthird"\n'
+        "\n"
+        "f,b,2M,40M,loss,4,plain\n"
+        "f,c,abc,40M,loss,4,x\n"
+    )
+    assert error_of(write_file(text)) == "runs.csv: row 7: column 'params': not a number: 'abc'"

@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -138,7 +140,8 @@ def _read_table(path: Path, kind: str) -> RawTable:
 
 
 def _read_csv(path: Path, family: str, sep: str) -> RawTable:
-    """Cells as text, so sizes like "70B" and our own messages survive; rows are line numbers."""
+    """Cells as text, so sizes like "70B" and our own messages survive; rows are line numbers
+    (where each record starts, also when a quoted cell spans lines)."""
     try:
         with warnings.catch_warnings():
             # pandas only warns (and drops cells) when line 2 has more fields than the header
@@ -162,9 +165,25 @@ def _read_csv(path: Path, family: str, sep: str) -> RawTable:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         why = f"line {m[2]} has {m[3]} fields, the header has {m[1]}" if m else str(exc).strip()
         raise InputError(f"malformed CSV: {why}", file=path.name) from None
-    rows = np.arange(2, len(frame) + 2)
+    rows = _record_lines(path, sep, len(frame))
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
     return RawTable(frame[~blank].reset_index(drop=True), rows[~blank], path.name, family)
+
+
+def _record_lines(path: Path, sep: str, n_rows: int) -> np.ndarray:
+    """The line each data record starts on: line i + 2 for row i, unless quoted cells span
+    several lines, in which case the records are counted again with the csv module."""
+    plain = np.arange(2, n_rows + 2)
+    text = path.read_text(encoding="utf-8-sig")
+    if '"' not in text:
+        return plain
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    starts, end = [], 0
+    for _ in reader:
+        starts.append(end + 1)
+        end = reader.line_num
+    starts = starts[1:]  # the header's record
+    return np.asarray(starts, dtype=np.int64) if len(starts) == n_rows else plain
 
 
 def _read_jsonl(path: Path, family: str) -> RawTable:

@@ -175,7 +175,8 @@ def _record_lines(path: Path, sep: str, n_rows: int) -> np.ndarray:
     several lines, in which case the records are counted again with the csv module."""
     plain = np.arange(2, n_rows + 2)
     text = path.read_text(encoding="utf-8-sig")
-    if '"' not in text:
+    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if n_lines == n_rows + 1:  # one line per record: nothing spans lines
         return plain
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     starts, end = [], 0

@@ -88,20 +88,25 @@ class LRSweep:
 
 
 def _vertex(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, str]:
-    """Minimum of a parabola through the points nearest the best: (x_opt, y_opt, curvature, method)."""
+    """Minimum of a parabola through the best point and its neighbours: (x_opt, y_opt,
+    curvature, method); ``edge`` when the best point is the first or last of the sweep."""
     order = np.argsort(x)
     x, y = x[order], y[order]
     best = int(np.argmin(y))
-    lo, hi = max(0, best - 2), min(len(x), best + 3)  # the best point and two neighbours each side
-    xs, ys = x[lo:hi], y[lo:hi]
+    # the best point and its nearest neighbour on each side: LR landscapes are asymmetric (a
+    # cliff towards divergence), so a wider least-squares parabola can put its vertex far
+    # below every measured loss
+    lo = min(max(0, best - 1), max(0, len(x) - 3))
+    xs, ys = x[lo : lo + 3], y[lo : lo + 3]
+    c2 = math.nan
     if len(np.unique(xs)) >= 3:
         c2, c1, c0 = np.polyfit(xs, ys, 2)
-        if c2 > 0:
-            x_opt = -c1 / (2 * c2)
-            if x[0] <= x_opt <= x[-1]:
-                return float(x_opt), float(c0 + c1 * x_opt + c2 * x_opt**2), float(c2), "parabola"
-            return float(x[best]), float(y[best]), float(c2), "edge"
-    return float(x[best]), float(y[best]), math.nan, "best_observed"
+        x_opt = -c1 / (2 * c2) if c2 > 0 else math.nan
+        if 0 < best < len(x) - 1 and x[0] <= x_opt <= x[-1]:
+            return float(x_opt), float(c0 + c1 * x_opt + c2 * x_opt**2), float(c2), "parabola"
+    curvature = float(c2) if c2 > 0 else math.nan  # a minimum's curvature, or none
+    method = "edge" if best in (0, len(x) - 1) else "best_observed"
+    return float(x[best]), float(y[best]), curvature, method
 
 
 def analyze_lr_sweep(
@@ -117,8 +122,8 @@ def analyze_lr_sweep(
 
     ``runs``: a RunTable, DataFrame or file with the final loss of each run and its learning
     rate (``lr_column``: ``peak_lr`` when the table has it, else ``lr``). Runs of one size are
-    those with the same ``params`` and ``tokens``. Per size, a parabola in log(lr) through the
-    best run and its two neighbours on each side gives ``lr_opt`` (Li et al. 2025 find the
+    those with the same ``params`` and ``tokens``. Per size, the parabola in log(lr) through the
+    best run and its neighbour on each side gives ``lr_opt`` (Li et al. 2025 find the
     landscape convex in log-lr). ``sensitivity`` is Wortsman et al. 2023's
     ``mean over swept lr of min(L(lr), L_init) - L*`` (diverged runs count as ``init_loss``,
     default the worst finite loss of that size).

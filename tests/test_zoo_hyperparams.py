@@ -148,3 +148,18 @@ def test_lr_sweep_and_hparams_cli(tmp_path, write_file):
     assert result.exit_code == 0 and "0.001632" in result.stdout
     bad = CliRunner().invoke(app, ["hparams", "--params", "-1", "--tokens", "1B"])
     assert bad.exit_code == 2 and "--params '-1': must be positive" in bad.stderr
+
+
+def test_lr_sweep_vertex_stays_local_next_to_a_divergence_cliff():
+    """The bundled ladder's 14.2M model at 50M tokens (data/ladder/lr-sweep-50m): 4x the lr
+    rule nearly diverges; the vertex must come from the three runs around the best."""
+    lrs = [8.165e-4, 1.633e-3, 3.266e-3, 6.532e-3]
+    losses = [0.787513, 0.766426, 0.770924, 1.036942]
+    table = RunTable.from_frame(pd.DataFrame({
+        "family": "ladder", "run_id": [f"r{i}" for i in range(4)], "params": 14162304.0,
+        "tokens": 49971200.0, "metric": "val_loss", "value": losses, "peak_lr": lrs,
+    }))  # fmt: skip
+    row = analyze_lr_sweep(table).per_size.iloc[0]
+    assert row["method"] == "parabola"
+    assert 0.765 < row["loss_opt"] <= min(losses)  # not below every measured loss by 4.6%
+    assert lrs[0] < row["lr_opt"] < lrs[2]

@@ -233,3 +233,15 @@ def test_cosine_curve_predicts_other_schedules_on_the_bundled_ladder(target, bou
     actual = val.value.iloc[-1]
     assert abs(predicted["value"] / actual - 1) < bound
     assert predicted["lo"] < predicted["value"] < predicted["hi"]
+
+
+def test_cli_lr_annealing_auto_chooses_the_momentum_of_the_data(write_file):
+    runs = ladder_like_csv(write_file)  # curves made with momentum 0.995
+    # every step's train loss: 30 validation points a run do not tell 0.99 from 0.995
+    args = ["fit", str(runs), "--law", "lr_annealing:auto", "--y", "train_loss",
+            "--family", "lad-cosine", "--family", "lad-wsd", "-b", "0", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["derived"]["lam"] == 0.995
+    assert any(n.startswith("annealing momentum chosen by objective: 0.99: ") for n in doc["notes"])

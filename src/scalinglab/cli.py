@@ -210,13 +210,18 @@ def fit(
     from .fit.api import select
 
     table = load_runs(runs, store)
+    options = dict(
+        y=y, family=_family(family), where=where, bootstrap=bootstrap,
+        fix=parse_assignments(fix, "--fix"), bounds=parse_bounds(bound), huber_delta=huber_delta,
+        skip_fraction=skip_fraction, seed=seed, calibrate=calibrate,
+    )  # fmt: skip
     with progress_bar(not as_json) as update:
-        result = fit_law(
-            table, law, y=y, family=_family(family), where=where, bootstrap=bootstrap,
-            fix=parse_assignments(fix, "--fix"), bounds=parse_bounds(bound),
-            huber_delta=huber_delta, skip_fraction=skip_fraction, seed=seed, progress=update,
-            calibrate=calibrate,
-        )  # fmt: skip
+        if law.replace(" ", "") == "lr_annealing:auto":  # the annealing momentum by objective
+            from .plan.schedules import fit_lr_annealing
+
+            result = fit_lr_annealing(table, progress=update, **options)
+        else:
+            result = fit_law(table, law, progress=update, **options)
     doc = result.to_json()
     if output:
         result.save(output)

@@ -210,7 +210,7 @@ def fit(
     from .fit.api import select
 
     table = load_runs(runs, store)
-    options = dict(
+    fit_options = dict(
         y=y, family=_family(family), where=where, bootstrap=bootstrap,
         fix=parse_assignments(fix, "--fix"), bounds=parse_bounds(bound), huber_delta=huber_delta,
         skip_fraction=skip_fraction, seed=seed, calibrate=calibrate,
@@ -219,9 +219,9 @@ def fit(
         if law.replace(" ", "") == "lr_annealing:auto":  # the annealing momentum by objective
             from .plan.schedules import fit_lr_annealing
 
-            result = fit_lr_annealing(table, progress=update, **options)
+            result = fit_lr_annealing(table, progress=update, **fit_options)
         else:
-            result = fit_law(table, law, progress=update, **options)
+            result = fit_law(table, law, progress=update, **fit_options)
     doc = result.to_json()
     if output:
         result.save(output)

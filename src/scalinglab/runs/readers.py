@@ -143,17 +143,17 @@ def _read_csv(path: Path, family: str, sep: str) -> RawTable:
     """Cells as text, so sizes like "70B" and our own messages survive; rows are line numbers
     (where each record starts, also when a quoted cell spans lines)."""
     try:
+        text = path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
         with warnings.catch_warnings():
             # pandas only warns (and drops cells) when line 2 has more fields than the header
             warnings.simplefilter("error", pd.errors.ParserWarning)
             frame = pd.read_csv(
-                path,
+                io.StringIO(text),
                 sep=sep,
                 dtype=str,
                 keep_default_na=False,
                 index_col=False,  # never take extra leading cells as an index
                 skip_blank_lines=False,  # keep blank lines so row i is line i + 2
-                encoding="utf-8-sig",  # Excel writes a byte-order mark
             )
     except pd.errors.EmptyDataError:
         raise InputError("no rows", file=path.name) from None
@@ -165,16 +165,15 @@ def _read_csv(path: Path, family: str, sep: str) -> RawTable:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         why = f"line {m[2]} has {m[3]} fields, the header has {m[1]}" if m else str(exc).strip()
         raise InputError(f"malformed CSV: {why}", file=path.name) from None
-    rows = _record_lines(path, sep, len(frame))
+    rows = _record_lines(text, sep, len(frame))
     blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
     return RawTable(frame[~blank].reset_index(drop=True), rows[~blank], path.name, family)
 
 
-def _record_lines(path: Path, sep: str, n_rows: int) -> np.ndarray:
+def _record_lines(text: str, sep: str, n_rows: int) -> np.ndarray:
     """The line each data record starts on: line i + 2 for row i, unless quoted cells span
     several lines, in which case the records are counted again with the csv module."""
     plain = np.arange(2, n_rows + 2)
-    text = path.read_text(encoding="utf-8-sig")
     n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if n_lines == n_rows + 1:  # one line per record: nothing spans lines
         return plain

@@ -59,9 +59,13 @@ def crc32c(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def masked_crc(data: bytes) -> int:
-    crc = crc32c(data)
+def _mask(crc):
+    """TFRecord's masking of a CRC: an int, or a uint32 array (where the shifts wrap)."""
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def masked_crc(data: bytes) -> int:
+    return _mask(crc32c(data))
 
 
 _CRC_ARRAY = np.array(_CRC_TABLE, dtype=np.uint32)
@@ -98,7 +102,7 @@ def masked_crc_many(payloads: list[bytes]) -> np.ndarray:
             k = active[j]
             crc[:k] = _CRC_ARRAY[(crc[:k] ^ buf[:k, j]) & 0xFF] ^ (crc[:k] >> 8)
         crc ^= np.uint32(0xFFFFFFFF)
-        out[idx] = ((crc >> np.uint32(15)) | (crc << np.uint32(17))) + np.uint32(0xA282EAD8)
+        out[idx] = _mask(crc)
     return out
 
 

@@ -182,14 +182,18 @@ def test_cli_unknown_preset_exits_2():
 
 
 def test_importing_the_ladder_and_its_cli_does_not_import_torch():
+    import os
     import subprocess
     import sys
+    from pathlib import Path
 
     code = (
         "import sys, scalinglab, scalinglab.ladder, scalinglab.cli_ladder; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src}  # the checkout, not whatever is installed
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
 
 
 def test_run_without_torch_is_a_one_line_input_error(tmp_path, monkeypatch):

@@ -39,7 +39,7 @@ class RunConfig:
     corpus: str | None = None  # None: the installed Python source
     val_fraction: float = 0.01
     corpus_dtype: str | None = None  # for raw .bin token files: uint8 (default) or uint16
-    compile: str = "auto"  # "auto" (GPU runs of 1e15 FLOPs or more), "yes", "no"
+    compile: str = "auto"  # "auto" (GPU runs of COMPILE_MIN_FLOPS or more), "yes", "no"
     dtype: str = "auto"  # "auto" (bf16 autocast on GPU), "bf16", "fp32"
     main_grid: bool = True  # False for schedule variants outside the size x budget grid
     fault_step: int | None = None  # tests only: raise at this step, every attempt
@@ -82,6 +82,17 @@ class RunConfig:
     @property
     def flops_attn(self) -> float:
         return flops_per_token(self.shape, attention=True) * self.tokens_trained
+
+    def compiles_on(self, device_type: str) -> bool:
+        """Whether the run is compiled on ``device_type`` ("cuda", "cpu", ...).
+
+        Compiling costs tens of seconds per shape: on a GPU it repays itself on long runs only.
+        """
+        return self.compile == "yes" or (
+            self.compile == "auto"
+            and device_type == "cuda"
+            and self.flops_attn >= COMPILE_MIN_FLOPS
+        )
 
     def digest(self) -> str:
         """Hash of what the run computes (not of run-time knobs such as logging)."""

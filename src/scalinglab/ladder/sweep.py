@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from . import executors
-from .config import COMPILE_MIN_FLOPS, RunConfig
+from .config import RunConfig
 from .runtable import collect, write_table
 from .sizing import flops_per_token, human
 from .spec import Sweep
@@ -42,10 +42,7 @@ def estimate_seconds(cfg: RunConfig, device: str) -> float:
     if device == "cpu":
         rate *= max(1, min(os.cpu_count() or 1, 16)) / 2
     seconds = max(cfg.flops_attn / rate, cfg.steps * STEP_FLOOR.get(device, 0.002))
-    compiled = cfg.compile == "yes" or (
-        cfg.compile == "auto" and device == "cuda" and cfg.flops_attn >= COMPILE_MIN_FLOPS
-    )
-    return seconds + (COMPILE_SECONDS if compiled else 2.0)
+    return seconds + (COMPILE_SECONDS if cfg.compiles_on(device) else 2.0)
 
 
 def plan_rows(sweep: Sweep, device: str = "cpu") -> list[dict]:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..laws.schedules import schedule_lr
-from .config import COMPILE_MIN_FLOPS, RunConfig
+from .config import RunConfig
 from .corpus import Corpus, load_corpus
 from .model import GPT
 
@@ -171,10 +171,7 @@ def train_run(
         opt.load_state_dict(state["optimizer"])
         start, rows, elapsed = state["step"], state["rows"], state["elapsed"]
         resumed_from = start
-    # Compiling costs tens of seconds per shape: on a GPU it repays itself on long runs only.
-    use_compile = cfg.compile == "yes" or (
-        cfg.compile == "auto" and dev.type == "cuda" and cfg.flops_attn >= COMPILE_MIN_FLOPS
-    )
+    use_compile = cfg.compiles_on(dev.type)
     step_model = torch.compile(model) if use_compile else model
     autocast, precision = _autocast_factory(cfg, dev)
     batches = Batches(corpus, cfg, dev)

@@ -12,7 +12,8 @@ torch.compile, fused AdamW) it measures:
 
 MFU = (6 N + 12 L d T) tokens/s / 989 TFLOP/s (dense bf16 peak of an H100/H200 SXM).
 
-    python benchmarks/bench_ladder_gpu.py [--sizes 3.2M,25M,85M,202M] [--steps 120] [--json F]
+    python benchmarks/bench_ladder_gpu.py [--sizes 3.2M,25M,85M,202M] [--steps 120] [--batch B]
+        [--json F]
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--seq-len", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=None, help="sequences per step for every size")
     ap.add_argument("--positions", default="rope", help="ladder model: rope, learned or both")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
@@ -167,6 +169,7 @@ def main() -> None:
     print(f"device: {device}; torch {torch.__version__}; T={t}; bf16 autocast; compiled")
     for name in args.sizes.split(","):
         d, n_layers, batch = SIZES[name]
+        batch = args.batch or batch
         shape = ModelShape(d_model=d, n_layers=n_layers, n_heads=d // 64, seq_len=t)
         fpt = flops_per_token(shape)
         t0 = time.perf_counter()

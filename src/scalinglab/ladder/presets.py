@@ -56,7 +56,7 @@ schedules = ["cosine", "wsd", "constant"]
 
 GPU_LADDER = """\
 name = "gpu-ladder"
-description = "Bundled demo ladder: 6 sizes (0.45M-14.2M non-embedding params, 32x) x 3 budgets."
+description = "Bundled demo ladder: 6 sizes (0.44M-14.2M non-embedding params, 32x) x 3 budgets."
 
 [model]
 seq_len = 512
@@ -76,7 +76,7 @@ tokens = [5.0e7, 1.0e8, 2.0e8]  # 1525, 3051, 6103 steps of 64 x 512 tokens
 
 [train]
 batch_size = 64
-lr = "2e-3 * (256 / d_model)**0.5"
+lr = "24.4 * params**-0.575"  # fitted by `lr-sweep` on the 50M-token sweep (lr-sweep-50m/)
 schedule = "cosine"
 warmup = 0.05
 min_lr_ratio = 0.1

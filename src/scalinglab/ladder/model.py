@@ -26,9 +26,14 @@ def _rotary_tables(shape: ModelShape, base: float = 10000.0) -> tuple[torch.Tens
 
 
 def _apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x: (B, H, T, D); rotate the two halves of the head dimension ("GPT-NeoX" layout).
-    t = x.shape[-2]
-    cos, sin = cos[:t].to(x.dtype), sin[:t].to(x.dtype)
+    """Rotate the two halves of the head dimension ("GPT-NeoX" layout) by position.
+
+    ``x`` is (B, T, ..., D) with the position on axis 1, e.g. q and k together as they come
+    out of the fused projection, (B, T, 2, H, D): one pass over both, before any transpose.
+    """
+    t = x.shape[1]
+    shape = (t,) + (1,) * (x.dim() - 3) + (cos.shape[-1],)
+    cos, sin = cos[:t].to(x.dtype).view(shape), sin[:t].to(x.dtype).view(shape)
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
@@ -42,10 +47,13 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None):
         b, t, d = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads).unbind(2)
+        qkv = self.qkv(x).view(b, t, 3, self.n_heads, d // self.n_heads)
+        if rotary is None:
+            q, k, v = qkv.unbind(2)
+        else:
+            q, k = _apply_rotary(qkv[:, :, :2], *rotary).unbind(2)
+            v = qkv[:, :, 2]
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))
-        if rotary is not None:
-            q, k = _apply_rotary(q, *rotary), _apply_rotary(k, *rotary)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 

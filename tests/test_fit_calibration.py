@@ -55,6 +55,24 @@ def test_calibrated_interval_widens_with_distance_and_beyond_the_bootstrap(
     assert np.allclose(wide["lo"], narrow["lo"]) and np.allclose(wide["hi"], narrow["hi"])
 
 
+def test_extrapolating_in_tokens_alone_widens_the_interval_too(drifting_runs, calibrated):
+    cal = calibrated.calibration
+    assert cal.columns == ("params", "tokens")
+    inside, overtrained = {"params": 5e8, "tokens": 1e10}, {"params": 5e8, "tokens": 2e11}
+    assert cal.ratio(inside, calibrated.data_range) == 1.0
+    assert cal.ratio(overtrained, calibrated.data_range) == pytest.approx(10.0)
+    plain = sl.fit(drifting_runs, "chinchilla", bootstrap=100)
+
+    def width(fit, at):
+        p = fit.predict(at).iloc[0]
+        return np.log(p["pred_hi"] / p["pred_lo"])
+
+    expected = 2 * 1.645 * np.sqrt(cal.variance(10.0))  # the calibrated noise dominates
+    assert width(calibrated, overtrained) == pytest.approx(expected, rel=0.2)
+    assert width(calibrated, overtrained) > 1.5 * width(plain, overtrained)  # measured 1.97x
+    assert width(calibrated, inside) < 0.5 * width(calibrated, overtrained)  # measured 0.35x
+
+
 def test_calibrated_backtest_covers_what_the_bootstrap_misses(drifting_runs):
     plain = backtest(drifting_runs, "chinchilla", holdout="largest:2", bootstrap=100)
     cal = backtest(drifting_runs, "chinchilla", holdout="largest:2", bootstrap=100, calibrate=True)

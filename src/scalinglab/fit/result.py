@@ -118,8 +118,7 @@ class FitResult:
             out["lo"], out["hi"] = np.exp(np.nanquantile(log_draws, q, axis=0))
             noise_var = np.full(len(points), self.residuals.get("robust_sd", 0.0) ** 2)
             if self.calibration is not None:
-                column = self.calibration.column
-                ratio = data[column] / self.data_range[column][1] * np.ones(len(points))
+                ratio = self.calibration.ratio(data, self.data_range) * np.ones(len(points))
                 noise_var = np.maximum(noise_var, self.calibration.variance(ratio))
             noise = np.random.default_rng(seed).standard_normal(log_draws.shape) * np.sqrt(
                 noise_var

@@ -35,4 +35,4 @@ def test_fit_on_smaller_sizes_predicts_the_largest_within_two_percent(final):
     error = pred["value"].to_numpy() / truth - 1
     # Measured with 200 replicates (data/ladder/README.md): +0.25%, +0.22%, -0.07%.
     assert abs(error).max() < 0.01
-    assert ((pred["lo"].to_numpy() <= truth) & (truth <= pred["hi"].to_numpy())).all()
+    assert ((pred["pred_lo"].to_numpy() <= truth) & (truth <= pred["pred_hi"].to_numpy())).all()

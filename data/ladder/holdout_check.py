@@ -69,12 +69,12 @@ def main(path: str) -> None:
         return
     result = fit(train, law="chinchilla", y="val_loss")
     pred = result.predict(test[["params", "tokens"]])
-    print("\nscalinglab.fit (Huber, bootstrap 95% interval):")
+    print("\nscalinglab.fit (Huber; 90% prediction interval: bootstrap + run-to-run scatter):")
     for t, y, (_, row) in zip(d, truth, pred.iterrows(), strict=True):
-        inside = row["lo"] <= y <= row["hi"]
+        inside = row["pred_lo"] <= y <= row["pred_hi"]
         print(
             f"  tokens {t:12,.0f}  measured {y:.4f}  predicted {row['value']:.4f} "
-            f"[{row['lo']:.4f}, {row['hi']:.4f}]  error {row['value'] / y - 1:+.2%}  "
+            f"[{row['pred_lo']:.4f}, {row['pred_hi']:.4f}]  error {row['value'] / y - 1:+.2%}  "
             f"{'inside' if inside else 'OUTSIDE'} the interval"
         )
     print(f"  mean |error| {np.mean(np.abs(pred['value'].to_numpy() / truth - 1)):.2%}")

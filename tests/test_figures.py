@@ -141,6 +141,24 @@ def test_isoflop_minima_find_each_budgets_optimum(runs):
     assert np.all(np.abs(np.log(ratio)) < np.log(1.35))
 
 
+def test_isoflop_slices_of_budgets_read_off_a_figure_stay_narrow(shared_data):
+    from scalinglab.report.paths import isoflop_slices
+
+    # Epoch's extraction: FLOPs read off Chinchilla's figure scatter, so single linkage alone
+    # chained the 3e19, 6e19 and 1e20 budgets into one slice a decade wide (92 runs).
+    obs = sl.read_runs(shared_data / "chinchilla_epoch.csv").observations()
+    slices = isoflop_slices(obs)
+    span = obs.groupby(slices)["flops"].agg(lambda c: np.log10(c.max() / c.min()))
+    assert span.max() <= 0.2
+    sizes = obs.groupby(slices).size()
+    big = sizes[sizes >= 20]  # the budgets with the most runs: about 3e19, 6e19, 1e20
+    assert [round(c / 1e19, 1) for c in big.index if 1e19 < c < 2e20] == [2.8, 5.9, 9.6]
+    # exact budgets are one slice each, labelled by the budget
+    exact = sl.read_runs(shared_data / "isoflops_epochai_chinchilla.csv").observations()
+    budgets = isoflop_slices(exact.assign(flops=6 * exact.params * exact.tokens))
+    assert budgets.nunique() == 9
+
+
 def test_isoflop_figure_draws_a_parabola_and_minimum_per_slice(fit, runs):
     fig = plot_isoflop(runs, fit)
     ax = fig.axes[0]

@@ -14,6 +14,8 @@ MFU = (6 N + 12 L d T) tokens/s / 989 TFLOP/s (dense bf16 peak of an H100/H200 S
 
     python benchmarks/bench_ladder_gpu.py [--sizes 3.2M,25M,85M,202M] [--steps 120] [--batch B]
         [--json F]
+    python benchmarks/bench_ladder_gpu.py --spec data/ladder/gpu-ladder.toml \
+        --spec-shapes 96x4,384x8 --steps 400   # a ladder's shapes alone, as it trains them
 """
 
 from __future__ import annotations
@@ -122,10 +124,18 @@ def bench_reference(d: int, n_layers: int, batch: int, t: int, steps: int) -> fl
 
 
 def bench_ladder(
-    d: int, n_layers: int, batch: int, t: int, steps: int, corpus: str, positions: str
+    d: int,
+    n_layers: int,
+    batch: int,
+    t: int,
+    steps: int,
+    corpus: str,
+    positions: str,
+    n_heads: int | None = None,
+    result: dict | None = None,
 ) -> float:
     shape = ModelShape(
-        d_model=d, n_layers=n_layers, n_heads=d // 64, seq_len=t, positions=positions
+        d_model=d, n_layers=n_layers, n_heads=n_heads or d // 64, seq_len=t, positions=positions
     )
     cfg = RunConfig(
         family="bench",
@@ -142,9 +152,47 @@ def bench_ladder(
         val_fraction=0.01,
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        result = train_run(cfg, run_dir)
+        done = train_run(cfg, run_dir)
     torch.cuda.empty_cache()
-    return float(result["tokens_per_s"])
+    if result is not None:
+        result.update(done, steps=cfg.steps)
+    return float(done["tokens_per_s"])
+
+
+def bench_spec_shapes(spec_file: str, shapes: str, steps: int, corpus: str) -> list[dict]:
+    """Each named shape of a ladder spec trained alone for ``steps`` steps, as the spec would
+    (its context and batch, compiled): the rates ``ladder plan`` estimates from."""
+    from scalinglab.ladder.spec import load_spec
+
+    sweep = load_spec(spec_file)
+    by_name = {f"{c.shape.d_model}x{c.shape.n_layers}": c for c in sweep.runs}
+    rows = []
+    for name in shapes.split(","):
+        cfg = by_name[name]
+        s = cfg.shape
+        info: dict = {}
+        t0 = time.perf_counter()
+        tok_s = bench_ladder(
+            s.d_model, s.n_layers, cfg.batch_size, s.seq_len, steps, corpus, s.positions,
+            n_heads=s.n_heads, result=info,
+        )  # fmt: skip
+        fpt = flops_per_token(s)
+        rows.append(
+            {
+                "shape": name,
+                "params": non_embedding_params(s),
+                "batch": cfg.batch_size,
+                "seq_len": s.seq_len,
+                "steps": info["steps"],
+                "tokens_per_s": tok_s,
+                "step_ms": 1e3 * cfg.batch_size * s.seq_len / tok_s,
+                "mfu": tok_s * fpt / PEAK,
+                "run_s": info["elapsed_s"],
+                "wall_s": time.perf_counter() - t0,
+            }
+        )
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def main() -> None:
@@ -155,6 +203,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=None, help="sequences per step for every size")
     ap.add_argument("--positions", default="rope", help="ladder model: rope, learned or both")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--spec", default=None, help="instead: time shapes of this ladder spec alone")
+    ap.add_argument("--spec-shapes", default="96x4,384x8", help="with --spec: DxL,DxL,...")
     args = ap.parse_args()
     if not torch.cuda.is_available():
         sys.exit("bench_ladder_gpu.py needs a CUDA device")
@@ -164,6 +214,12 @@ def main() -> None:
     tokens = np.random.default_rng(0).integers(0, 256, 64_000_000, dtype=np.uint8)
     corpus = os.path.join(tempfile.mkdtemp(), "bench_tokens.npy")
     np.save(corpus, tokens)
+    if args.spec:
+        rows = bench_spec_shapes(args.spec, args.spec_shapes, args.steps, corpus)
+        if args.json:
+            doc = {"device": device, "torch": torch.__version__, "spec": args.spec, "runs": rows}
+            Path(args.json).write_text(json.dumps(doc, indent=1))
+        return
     positions = ["rope", "learned"] if args.positions == "both" else [args.positions]
     results = []
     print(f"device: {device}; torch {torch.__version__}; T={t}; bf16 autocast; compiled")

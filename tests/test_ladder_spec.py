@@ -210,3 +210,30 @@ def test_run_without_torch_is_a_one_line_input_error(tmp_path, monkeypatch):
     result = runner.invoke(ladder_app, ["run", "--preset", "cpu-tiny", "-o", str(tmp_path)])
     assert result.exit_code == 2
     assert "pip install 'scalinglab[torch]'" in result.stderr
+
+
+# Seconds per step measured on an H100 80GB (torch 2.11, bf16, compiled): the bundled ladder's
+# shapes alone (context 512, batch 64; bench_ladder_gpu.py --spec) and the benchmark's sizes
+# (context 1024), from data/ladder/bench_h100.json.
+H100_STEPS = [
+    # d_model, n_layers, n_heads, seq_len, batch, ms per step
+    (96, 4, 3, 512, 64, 7.19),
+    (192, 4, 3, 512, 64, 8.04),
+    (256, 5, 4, 512, 64, 9.53),
+    (384, 8, 6, 512, 64, 13.36),
+    (256, 4, 4, 1024, 128, 16.2),
+    (512, 8, 8, 1024, 64, 37.3),
+    (768, 12, 12, 1024, 32, 51.2),
+    (1024, 16, 16, 1024, 16, 54.2),
+]
+
+
+@pytest.mark.parametrize(("d", "n_layers", "heads", "seq", "batch", "ms"), H100_STEPS)
+def test_gpu_step_time_model_matches_the_h100_measurements(d, n_layers, heads, seq, batch, ms):
+    from scalinglab.ladder.config import RunConfig
+    from scalinglab.ladder.sizing import ModelShape
+    from scalinglab.ladder.sweep import step_seconds
+
+    shape = ModelShape(d_model=d, n_layers=n_layers, n_heads=heads, seq_len=seq)
+    cfg = RunConfig(family="f", shape=shape, tokens=1000 * batch * seq, batch_size=batch)
+    assert step_seconds(cfg, "cuda") * 1e3 == pytest.approx(ms, rel=0.1)

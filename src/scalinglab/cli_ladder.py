@@ -118,8 +118,13 @@ def plan(
     console.print(
         f"total: {totals['tokens']:,} tokens, {totals['flops']:.2e} FLOPs "
         f"({totals['flops_attn']:.2e} with attention), about "
-        f"{_fmt_seconds(totals['est_seconds'])} on {device}"
+        f"{_fmt_seconds(totals['est_seconds'])} on {device}, one run at a time"
     )
+    if device == "cuda":
+        console.print(
+            "small models leave a GPU mostly idle: with `ladder run --executor multi-gpu "
+            "--runs-per-gpu 4` the bundled ladder took half its estimate here"
+        )
 
 
 class _RichReporter:

@@ -28,21 +28,44 @@ from .runtable import collect, write_table
 from .sizing import flops_per_token, human
 from .spec import Sweep
 
-# Rough rates for the time estimates of `plan`, measured on this project's machines
-# (docs/ladder.md): model FLOP/s (attention included) of a compiled GPU run and of 2 CPU cores,
-# and the per-step floor of small models, whose steps are bound by kernel-launch overhead.
-THROUGHPUT = {"cuda": 3.0e14, "cpu": 5.0e10}
-STEP_FLOOR = {"cuda": 0.008, "cpu": 0.002}
-COMPILE_SECONDS = 40.0
+# The time model of `plan`. GPU: a compiled step takes the longer of its kernel-launch floor,
+# which grows with depth, and its FLOPs at the model FLOP utilisation the ladder's trainer
+# reaches at that width (measured on an H100: the bundled ladder's shapes alone and the
+# 3.2M-202M benchmark, 8 measurements within 8%; docs/ladder.md). CPU: 2 cores' model FLOP/s,
+# scaled by the cores present, and a per-step floor.
+GPU_PEAK_FLOPS = 989e12  # dense bf16, H100/H200 SXM
+GPU_MFU_MAX, GPU_MFU_HALF_WIDTH = 0.553, 293.0  # MFU = max * d / (d + half_width)
+GPU_STEP_FLOOR = (2.05e-3, 1.425e-3)  # seconds per step: base + per layer
+GPU_COMPILE_SECONDS = 20.0  # measured 11-28 s per run
+CPU_FLOPS, CPU_STEP_FLOOR, CPU_COMPILE_SECONDS = 5.0e10, 0.002, 40.0
+
+
+def step_seconds(cfg: RunConfig, device: str) -> float:
+    """Estimated seconds per optimizer step of ``cfg`` alone on ``device`` ("cuda" or "cpu").
+
+    Example:
+        >>> from scalinglab.ladder.sizing import ModelShape
+        >>> cfg = RunConfig(family="f", shape=ModelShape(768, 12, 12, 1024), tokens=10**8,
+        ...                 batch_size=32, lr=1e-3)
+        >>> round(step_seconds(cfg, "cuda") * 1e3)  # ms; measured 51.2 on an H100
+        52
+    """
+    flops = cfg.flops_attn / cfg.steps
+    if device == "cuda":
+        d = cfg.shape.d_model
+        rate = GPU_PEAK_FLOPS * GPU_MFU_MAX * d / (d + GPU_MFU_HALF_WIDTH)
+        base, per_layer = GPU_STEP_FLOOR
+        return max(flops / rate, base + per_layer * cfg.shape.n_layers)
+    rate = CPU_FLOPS * max(1, min(os.cpu_count() or 1, 16)) / 2
+    return max(flops / rate, CPU_STEP_FLOOR)
 
 
 def estimate_seconds(cfg: RunConfig, device: str) -> float:
-    """A rough wall-time estimate for one run on ``device`` ("cuda" or "cpu")."""
-    rate = THROUGHPUT.get(device, THROUGHPUT["cpu"])
-    if device == "cpu":
-        rate *= max(1, min(os.cpu_count() or 1, 16)) / 2
-    seconds = max(cfg.flops_attn / rate, cfg.steps * STEP_FLOOR.get(device, 0.002))
-    return seconds + (COMPILE_SECONDS if cfg.compiles_on(device) else 2.0)
+    """A rough wall-time estimate for one run alone on ``device`` ("cuda" or "cpu")."""
+    compile_seconds = GPU_COMPILE_SECONDS if device == "cuda" else CPU_COMPILE_SECONDS
+    return cfg.steps * step_seconds(cfg, device) + (
+        compile_seconds if cfg.compiles_on(device) else 2.0
+    )
 
 
 def plan_rows(sweep: Sweep, device: str = "cpu") -> list[dict]:

@@ -113,8 +113,42 @@ def _power_law_rows(log_c: np.ndarray, log_n: np.ndarray) -> np.ndarray:
 
 # -- the data --------------------------------------------------------------------------------
 def slice_labels(flops: np.ndarray) -> np.ndarray:
-    """IsoFLOP slice of each run: its budget rounded to 3 significant digits."""
+    """Compute value of each run for Approach 1: its FLOPs rounded to 3 significant digits."""
     return np.round(np.log10(flops), 3)
+
+
+def budget_slices(flops: np.ndarray, tolerance: float = 0.05, max_span: float = 0.2) -> np.ndarray:
+    """The IsoFLOP budget of each run: runs whose log10 FLOPs lie within ``tolerance`` decades
+    of their neighbours form one slice (exact budgets, or budgets read off a figure), labelled
+    by the slice's geometric-mean FLOPs.
+
+    Budgets read off a figure scatter, and neighbouring budgets can then chain into one wide
+    slice (Epoch's Chinchilla extraction chains 3e19, 6e19 and 1e20 into one of a decade): a
+    slice wider than ``max_span`` decades is split at its widest gap until none is.
+
+    Example (runs read off a figure around two budgets, every gap under 0.05 decades, so
+    single linkage chains them into one slice of 0.31 decades; split at the widest gap):
+        >>> flops = [2.9, 3.0, 3.1, 3.3, 3.5, 3.8, 4.2, 4.5, 4.8, 5.1, 5.5, 5.9]
+        >>> (budget_slices(np.array(flops) * 1e19) / 1e19).round(1).tolist()
+        [3.3, 3.3, 3.3, 3.3, 3.3, 3.3, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]
+    """
+    logc = np.log10(np.asarray(flops, dtype=float))
+    order = np.argsort(logc, kind="stable")
+    sorted_c = logc[order]
+    gaps = np.diff(sorted_c)
+    breaks = set(np.flatnonzero(gaps > tolerance) + 1)
+    bounds = [0, *sorted(breaks), len(sorted_c)]
+    pending = list(zip(bounds[:-1], bounds[1:], strict=True))
+    while pending:
+        start, stop = pending.pop()
+        if stop - start > 1 and sorted_c[stop - 1] - sorted_c[start] > max_span:
+            cut = start + 1 + int(np.argmax(gaps[start : stop - 1]))
+            breaks.add(cut)
+            pending += [(start, cut), (cut, stop)]
+    cluster = np.empty(len(logc), dtype=int)
+    cluster[order] = np.searchsorted(sorted(breaks), np.arange(len(logc)), side="right")
+    centre = pd.Series(logc).groupby(cluster).transform("mean").to_numpy()
+    return 10.0**centre
 
 
 def _final_points(obs: pd.DataFrame) -> pd.DataFrame:
@@ -188,12 +222,12 @@ class Slice:
 def make_slices(final: pd.DataFrame) -> tuple[list[Slice], list[str]]:
     notes = []
     slices = []
-    labels = slice_labels(final["flops"].to_numpy(dtype=float))
-    for label in np.unique(labels):
-        rows = final[labels == label]
+    budgets = budget_slices(final["flops"].to_numpy(dtype=float))
+    for budget in np.unique(budgets):
+        rows = final[budgets == budget]
         log_n = np.log(rows["params"].to_numpy(dtype=float))
         if np.unique(np.round(log_n, 9)).size < 3:
-            notes.append(f"slice {10**label:.3g} FLOPs has fewer than 3 model sizes: skipped")
+            notes.append(f"slice {budget:.3g} FLOPs has fewer than 3 model sizes: skipped")
             continue
         slices.append(
             Slice(
@@ -239,7 +273,7 @@ def approach2(
     if len(slices) < 2:
         raise InputError(
             f"IsoFLOP analysis needs at least 2 slices of 3 or more model sizes; found {len(slices)} "
-            "(runs with the same flops value, to 3 significant digits, form a slice)"
+            "(runs whose flops lie within 0.05 decades of each other form a slice)"
         )
     log_c = np.log([s.flops for s in slices])
     vertex = np.empty((bootstrap + 1, len(slices)))

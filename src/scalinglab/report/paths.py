@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..fit.result import FitResult
 from ..laws.base import Law
+from ..plan.isoflop import budget_slices
 
 #: C = 6 N D: the training-compute approximation of Kaplan et al. (2020) and Hoffmann et al. (2022).
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -117,38 +118,9 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
 def isoflop_slices(
     obs: pd.DataFrame, *, tolerance: float = 0.05, max_span: float = 0.2
 ) -> pd.Series:
-    """Label each row with its IsoFLOP budget: rows whose log10 FLOPs lie within ``tolerance``
-    decades of their neighbours form one slice (exact budgets, or budgets read off a figure),
-    labelled by the slice's geometric-mean FLOPs.
-
-    Budgets read off a figure scatter, and neighbouring budgets can then chain into one wide
-    slice (Epoch's Chinchilla extraction chains 3e19, 6e19 and 1e20 into one of a decade): a
-    slice wider than ``max_span`` decades is split at its widest gap until none is.
-
-    Example (runs read off a figure around two budgets, every gap under 0.05 decades, so
-    single linkage chains them into one slice of 0.31 decades; split at the widest gap):
-        >>> flops = [2.9, 3.0, 3.1, 3.3, 3.5, 3.8, 4.2, 4.5, 4.8, 5.1, 5.5, 5.9]
-        >>> slices = isoflop_slices(pd.DataFrame({"flops": [f * 1e19 for f in flops]}))
-        >>> (slices / 1e19).round(1).tolist()
-        [3.3, 3.3, 3.3, 3.3, 3.3, 3.3, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0]
-    """
-    logc = np.log10(obs["flops"].to_numpy(dtype=float))
-    order = np.argsort(logc, kind="stable")
-    sorted_c = logc[order]
-    gaps = np.diff(sorted_c)
-    breaks = set(np.flatnonzero(gaps > tolerance) + 1)
-    bounds = [0, *sorted(breaks), len(sorted_c)]
-    pending = list(zip(bounds[:-1], bounds[1:], strict=True))
-    while pending:
-        start, stop = pending.pop()
-        if stop - start > 1 and sorted_c[stop - 1] - sorted_c[start] > max_span:
-            cut = start + 1 + int(np.argmax(gaps[start : stop - 1]))
-            breaks.add(cut)
-            pending += [(start, cut), (cut, stop)]
-    cluster = np.empty(len(logc), dtype=int)
-    cluster[order] = np.searchsorted(sorted(breaks), np.arange(len(logc)), side="right")
-    centre = pd.Series(logc).groupby(cluster).transform("mean").to_numpy()
-    return pd.Series(10.0**centre, index=obs.index, name="slice")
+    """Label each row with its IsoFLOP budget (:func:`scalinglab.plan.isoflop.budget_slices`)."""
+    centre = budget_slices(obs["flops"].to_numpy(dtype=float), tolerance, max_span)
+    return pd.Series(centre, index=obs.index, name="slice")
 
 
 def isoflop_minima(

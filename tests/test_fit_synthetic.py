@@ -108,25 +108,3 @@ def test_fix_of_an_unknown_parameter():
     runs = simulate("chinchilla", TRUTH, DESIGN, noise=0.0)
     with pytest.raises(InputError, match="law 'chinchilla' has no parameter 'gamma'"):
         sl.fit(runs, "chinchilla", fix={"gamma": 1.0})
-
-
-def test_one_run_bootstrap_resamples_its_checkpoints_and_says_so():
-    import pandas as pd
-
-    steps = np.arange(100, 3001, 100, dtype=float)
-    frame = pd.DataFrame(
-        {
-            "params": 1e6,
-            "tokens": steps * 8192,
-            "step": steps,
-            "metric": "loss",
-            "value": 1.0 + 5.0 * steps**-0.4 * np.exp(0.003 * np.sin(steps)),
-            "run_id": "one",
-        }
-    )
-    fit = sl.fit(sl.RunTable.from_frame(frame), "power_floor:tokens", bootstrap=50)
-    assert any(
-        w.startswith("one run only: the bootstrap resamples its checkpoints") for w in fit.warnings
-    )
-    lo, hi = fit.conf_int().loc["b"]
-    assert lo < hi

@@ -16,7 +16,14 @@ from ..laws.base import Law
 from ..laws.zoo import get_law
 from ..runs import RunTable, read_runs
 from . import diagnostics
-from .engine import ParameterSpace, Problem, best_fit, bootstrap_weights, refit_many
+from .engine import (
+    ParameterSpace,
+    Problem,
+    best_fit,
+    block_bootstrap_weights,
+    bootstrap_weights,
+    refit_many,
+)
 from .result import FitResult
 
 #: progress(stage, done, total): called as the bootstrap advances, for progress bars.
@@ -98,16 +105,19 @@ def fit(
     warnings += diagnostics.bound_warnings(problem, natural)
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
-        groups = problem.groups
         if problem.n_groups == 1:
             # One run: resampling runs would repeat it every time (zero-width intervals), so
-            # its checkpoints are resampled instead; they are correlated, so this is optimistic.
-            groups = np.arange(len(problem.y))
+            # blocks of neighbouring checkpoints are resampled instead (their errors are
+            # correlated; single checkpoints resampled alone gave intervals far too narrow).
+            steps = obs["step"].to_numpy(dtype=float) if "step" in obs else np.arange(len(obs))
+            order = np.argsort(np.nan_to_num(steps, nan=np.inf), kind="stable")
+            weights = block_bootstrap_weights(order, bootstrap, rng)
             warnings.append(
-                "one run only: the bootstrap resamples its checkpoints, which are correlated; "
-                "the intervals are optimistic"
+                "one run only: the bootstrap resamples blocks of consecutive checkpoints, not "
+                "runs; the intervals say how well this run pins the law down, not how runs vary"
             )
-        weights = bootstrap_weights(groups, bootstrap, rng)
+        else:
+            weights = bootstrap_weights(problem.groups, bootstrap, rng)
         reps = refit_many(
             problem, u_hat, weights,
             progress=None if progress is None else (lambda d, t: progress("bootstrap", d, t)),

@@ -24,6 +24,8 @@ from .calibration import ExtrapolationError
 
 #: A prediction this many times beyond the data's largest value gets a warning.
 FAR_EXTRAPOLATION = 10.0
+#: Draws of (law + run noise) behind a prediction interval, and a cap on their cells.
+PREDICTION_DRAWS, MAX_DRAW_CELLS = 4000, 20_000_000
 
 
 @dataclass
@@ -120,10 +122,13 @@ class FitResult:
             if self.calibration is not None:
                 ratio = self.calibration.ratio(data, self.data_range) * np.ones(len(points))
                 noise_var = np.maximum(noise_var, self.calibration.variance(ratio))
-            noise = np.random.default_rng(seed).standard_normal(log_draws.shape) * np.sqrt(
-                noise_var
-            )
-            out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(log_draws + noise, q, axis=0))
+            # Several noise draws per replicate: with one, the quantiles of a few hundred sums
+            # wander, and could even fall inside the law's own interval.
+            copies = max(1, min(math.ceil(PREDICTION_DRAWS / len(log_draws)),
+                                MAX_DRAW_CELLS // max(log_draws.size, 1)))  # fmt: skip
+            sums = np.repeat(log_draws, copies, axis=0)
+            sums += np.random.default_rng(seed).standard_normal(sums.shape) * np.sqrt(noise_var)
+            out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(sums, q, axis=0))
         else:
             out["lo"] = out["hi"] = out["pred_lo"] = out["pred_hi"] = np.nan
         out.attrs["warnings"] = self.extrapolation_warnings(points)

@@ -38,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from scalinglab.ladder.config import RunConfig  # noqa: E402
 from scalinglab.ladder.sizing import ModelShape, flops_per_token, non_embedding_params  # noqa: E402
+from scalinglab.ladder.sweep import GPU_PEAK_FLOPS  # noqa: E402
 from scalinglab.ladder.train import train_run  # noqa: E402
 
-PEAK = 989e12
 SIZES = {  # name: (d_model, n_layers, batch): the issue's reference shapes, head dim 64
     "3.2M": (256, 4, 128),
     "25M": (512, 8, 64),
@@ -132,8 +132,8 @@ def bench_ladder(
     corpus: str,
     positions: str,
     n_heads: int | None = None,
-    result: dict | None = None,
-) -> float:
+) -> dict:
+    """The trainer's own result of a run of ``steps`` timed steps (``tokens_per_s`` etc.)."""
     shape = ModelShape(
         d_model=d, n_layers=n_layers, n_heads=n_heads or d // 64, seq_len=t, positions=positions
     )
@@ -152,11 +152,9 @@ def bench_ladder(
         val_fraction=0.01,
     )
     with tempfile.TemporaryDirectory() as run_dir:
-        done = train_run(cfg, run_dir)
+        result = train_run(cfg, run_dir)
     torch.cuda.empty_cache()
-    if result is not None:
-        result.update(done, steps=cfg.steps)
-    return float(done["tokens_per_s"])
+    return {**result, "steps": cfg.steps}
 
 
 def bench_spec_shapes(spec_file: str, shapes: str, steps: int, corpus: str) -> list[dict]:
@@ -170,12 +168,12 @@ def bench_spec_shapes(spec_file: str, shapes: str, steps: int, corpus: str) -> l
     for name in shapes.split(","):
         cfg = by_name[name]
         s = cfg.shape
-        info: dict = {}
         t0 = time.perf_counter()
-        tok_s = bench_ladder(
+        info = bench_ladder(
             s.d_model, s.n_layers, cfg.batch_size, s.seq_len, steps, corpus, s.positions,
-            n_heads=s.n_heads, result=info,
+            n_heads=s.n_heads,
         )  # fmt: skip
+        tok_s = float(info["tokens_per_s"])
         fpt = flops_per_token(s)
         rows.append(
             {
@@ -186,7 +184,7 @@ def bench_spec_shapes(spec_file: str, shapes: str, steps: int, corpus: str) -> l
                 "steps": info["steps"],
                 "tokens_per_s": tok_s,
                 "step_ms": 1e3 * cfg.batch_size * s.seq_len / tok_s,
-                "mfu": tok_s * fpt / PEAK,
+                "mfu": tok_s * fpt / GPU_PEAK_FLOPS,
                 "run_s": info["elapsed_s"],
                 "wall_s": time.perf_counter() - t0,
             }
@@ -238,13 +236,15 @@ def main() -> None:
             "batch": batch,
             "seq_len": t,
             "reference_tok_s": ref,
-            "reference_mfu": ref * fpt / PEAK,
+            "reference_mfu": ref * fpt / GPU_PEAK_FLOPS,
             "issue_reference_tok_s": ISSUE_REFERENCE.get(name),
         }
         for pos in positions:
-            lad = bench_ladder(d, n_layers, batch, t, args.steps, corpus, pos)
+            lad = float(
+                bench_ladder(d, n_layers, batch, t, args.steps, corpus, pos)["tokens_per_s"]
+            )
             row[f"ladder_{pos}_tok_s"] = lad
-            row[f"ladder_{pos}_mfu"] = lad * fpt / PEAK
+            row[f"ladder_{pos}_mfu"] = lad * fpt / GPU_PEAK_FLOPS
             row[f"ladder_{pos}_vs_reference"] = lad / ref
             if ISSUE_REFERENCE.get(name):
                 row[f"ladder_{pos}_vs_issue"] = lad / ISSUE_REFERENCE[name]

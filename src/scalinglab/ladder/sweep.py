@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
+from ..plan.cost import ACCELERATORS
 from . import executors
 from .config import RunConfig
 from .runtable import collect, write_table
@@ -33,7 +34,7 @@ from .spec import Sweep
 # reaches at that width (measured on an H100: the bundled ladder's shapes alone and the
 # 3.2M-202M benchmark, 8 measurements within 8%; docs/ladder.md). CPU: 2 cores' model FLOP/s,
 # scaled by the cores present, and a per-step floor.
-GPU_PEAK_FLOPS = 989e12  # dense bf16, H100/H200 SXM
+GPU_PEAK_FLOPS = ACCELERATORS["h100"]["peak_flops"]  # dense bf16, the machine measured
 GPU_MFU_MAX, GPU_MFU_HALF_WIDTH = 0.553, 293.0  # MFU = max * d / (d + half_width)
 GPU_STEP_FLOOR = (2.05e-3, 1.425e-3)  # seconds per step: base + per layer
 GPU_COMPILE_SECONDS = 20.0  # measured 11-28 s per run

@@ -65,27 +65,26 @@ def esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def num(x: Any, digits: int = 4) -> str:
-    """A number for a table: ``digits`` significant digits, blank for NaN/None."""
-    if x is None:
-        return ""
+def _number_or_text(x: Any) -> float | str:
+    """``x`` as a finite float, or the text to show instead: blank for NaN, else escaped."""
     try:
         x = float(x)
     except (TypeError, ValueError):
         return esc(x)
-    if not math.isfinite(x):
-        return ""
-    return f"{x:.{digits}g}"
+    return x if math.isfinite(x) else ""
+
+
+def num(x: Any, digits: int = 4) -> str:
+    """A number for a table: ``digits`` significant digits, blank for NaN/None."""
+    x = "" if x is None else _number_or_text(x)
+    return x if isinstance(x, str) else f"{x:.{digits}g}"
 
 
 def human(x: Any) -> str:
     """A size for people: 70e9 -> '70B', 1.31e12 -> '1.31T'; other numbers to 3 digits."""
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return esc(x)
-    if not math.isfinite(x):
-        return ""
+    x = _number_or_text(x)
+    if isinstance(x, str):
+        return x
     # From 1e15 up (FLOPs), scientific notation reads better than thousands of T.
     return format_size(x, digits=3) if abs(x) < 1e15 else f"{x:.3g}"
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import scalinglab as sl  # noqa: E402
 from scalinglab.errors import InputError  # noqa: E402
-from scalinglab.fit.backtest import backtest  # noqa: E402
+from scalinglab.fitting.backtest import backtest  # noqa: E402
 from scalinglab.report import (  # noqa: E402
     OKABE_ITO,
     plot_bootstrap,

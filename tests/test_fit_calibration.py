@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 import scalinglab as sl
 from scalinglab.cli import app
-from scalinglab.fit.backtest import backtest
-from scalinglab.fit.calibration import ExtrapolationError
+from scalinglab.fitting.backtest import backtest
+from scalinglab.fitting.calibration import ExtrapolationError
 from scalinglab.synthetic import simulate
 
 # The data drift away from the Chinchilla form as models grow (the size exponent creeps up),

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 import scalinglab as sl
-from scalinglab.fit.engine import block_bootstrap_weights, bootstrap_weights
+from scalinglab.fitting.engine import block_bootstrap_weights, bootstrap_weights
 
-api = importlib.import_module("scalinglab.fit.api")
+api = importlib.import_module("scalinglab.fitting.api")
 STEPS = np.arange(100, 5001, 100)
 
 

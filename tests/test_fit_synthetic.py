@@ -5,7 +5,7 @@ import pytest
 
 import scalinglab as sl
 from scalinglab.errors import InputError
-from scalinglab.fit.engine import huber
+from scalinglab.fitting.engine import huber
 from scalinglab.synthetic import chinchilla_grid, random_chinchilla_truth, simulate
 
 TRUTH = {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28}

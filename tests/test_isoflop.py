@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import scalinglab as sl
 from scalinglab.cli import app
 from scalinglab.errors import InputError
-from scalinglab.plan.isoflop import isoflop_analysis
+from scalinglab.planning.isoflop import isoflop_analysis
 from scalinglab.synthetic import simulate
 
 BUDGETS = tuple(np.geomspace(1e18, 1e21, 7))

@@ -5,7 +5,7 @@ import pytest
 
 import scalinglab as sl
 from scalinglab.laws.overtrain import OVERTRAIN
-from scalinglab.plan import compute_optimal
+from scalinglab.planning import compute_optimal
 from scalinglab.synthetic import chinchilla_grid, simulate
 
 TRUTH = {"E": 1.8, "a": 150.0, "eta": 0.15, "b": 300.0}

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 import scalinglab as sl
 from scalinglab.cli import app
 from scalinglab.errors import InputError
-from scalinglab.plan import (
+from scalinglab.planning import (
     FlopsModel,
     compute_optimal,
     hardware,

@@ -94,7 +94,7 @@ def check_chinchilla_report_parameters_match_the_fit(chinchilla_report):
 
 
 def check_chinchilla_report_answers_the_questions(chinchilla_report):
-    from scalinglab.plan.allocation import compute_optimal
+    from scalinglab.planning.allocation import compute_optimal
 
     fit = chinchilla_report.fits[0]
     answers = chinchilla_report.answers[0]

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from scalinglab.cli import app
-from scalinglab.fit.backtest import backtest
+from scalinglab.fitting.backtest import backtest
 from scalinglab.laws import all_laws, get_law, law_names
 
 ZOO = {

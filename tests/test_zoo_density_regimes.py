@@ -12,7 +12,7 @@ from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.laws import get_law
 from scalinglab.laws.density import capacity_density, density_doubling_time, effective_params
-from scalinglab.plan.regimes import (
+from scalinglab.planning.regimes import (
     find_breaks,
     learning_curve_regions,
     local_exponents,

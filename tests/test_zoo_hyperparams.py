@@ -13,7 +13,7 @@ from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.laws import get_law
 from scalinglab.laws.hyperparams import step_law
-from scalinglab.plan.hyperparams import LRSweep, analyze_lr_sweep, recommend_hyperparameters
+from scalinglab.planning.hyperparams import LRSweep, analyze_lr_sweep, recommend_hyperparameters
 from scalinglab.runs import RunTable
 from scalinglab.synthetic import simulate
 

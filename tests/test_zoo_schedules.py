@@ -12,7 +12,7 @@ from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.laws import get_law
 from scalinglab.laws.schedules import annealing_areas, law_curve, schedule_lr
-from scalinglab.plan.schedules import fit_lr_annealing, predict_schedule
+from scalinglab.planning.schedules import fit_lr_annealing, predict_schedule
 from scalinglab.runs import RunTable
 
 TRUTH = {"L0": 2.5, "A": 1.2, "alpha": 0.5, "C": 1.0}

@@ -206,8 +206,8 @@ def fit(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a scaling law to runs: robust, multi-start, with bootstrap intervals."""
-    from .fit.api import fit as fit_law
-    from .fit.api import select
+    from .fitting.api import fit as fit_law
+    from .fitting.api import select
 
     table = load_runs(runs, store)
     fit_options = dict(
@@ -217,7 +217,7 @@ def fit(
     )  # fmt: skip
     with progress_bar(not as_json) as update:
         if law.replace(" ", "") == "lr_annealing:auto":  # the annealing momentum by objective
-            from .plan.schedules import fit_lr_annealing
+            from .planning.schedules import fit_lr_annealing
 
             result = fit_lr_annealing(table, progress=update, **fit_options)
         else:
@@ -276,7 +276,7 @@ def predict(
     """Predict the fitted metric at new scales, with intervals."""
     import pandas as pd
 
-    from .fit.result import FitResult
+    from .fitting.result import FitResult
 
     result = FitResult.from_json(fit_file)
     frames = [result.predict(p, interval=interval) for p in parse_points(at)]
@@ -325,7 +325,7 @@ def backtest(
     as_json: JsonOpt = False,
 ) -> None:
     """Fit on all but the held-out (largest) runs, predict them, report the errors."""
-    from .fit.backtest import backtest as run_backtest
+    from .fitting.backtest import backtest as run_backtest
 
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:

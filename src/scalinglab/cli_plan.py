@@ -144,8 +144,8 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Answer planning questions from a fit: compute-optimal N and D, tokens to a target, cost."""
-    from .fit.result import FitResult
-    from .plan import allocation, cost, inference, targets
+    from .fitting.result import FitResult
+    from .planning import allocation, cost, inference, targets
 
     fit = FitResult.from_json(fit_file)
     budget = _size(flops, "--flops")
@@ -215,7 +215,7 @@ def plan(
         )
     doc.setdefault("law", fit.law.name)
     if lr or sweep_fit is not None:
-        from .plan.hyperparams import recommend_hyperparameters
+        from .planning.hyperparams import recommend_hyperparameters
 
         if not all(isinstance(doc.get(k), float) for k in ("params", "tokens")):
             raise InputError(
@@ -252,7 +252,7 @@ def isoflop(
 ) -> None:
     """Hoffmann et al.'s Approaches 1-3 side by side, with Approach 2's estimated bias."""
     from .cli import _family
-    from .plan.isoflop import isoflop_analysis
+    from .planning.isoflop import isoflop_analysis
     from .runs import read_runs
 
     table = read_runs([str(p) for p in runs] if len(runs) > 1 else str(runs[0]))

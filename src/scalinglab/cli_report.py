@@ -280,7 +280,7 @@ def list_fits(
     as_json: JsonOpt = False,
 ) -> None:
     """List the fits saved in the project store, with their provenance."""
-    from .fit.result import FitResult
+    from .fitting.result import FitResult
     from .runs.store import Store
 
     target = Store(store)

@@ -79,7 +79,7 @@ def lr_sweep(
     """Optimal learning rate per model size (parabola in log-lr), LR sensitivity, trend with N."""
     import json
 
-    from .plan.hyperparams import analyze_lr_sweep
+    from .planning.hyperparams import analyze_lr_sweep
 
     sweep = analyze_lr_sweep(
         _read(runs),
@@ -123,7 +123,7 @@ def hparams(
     as_json: JsonOpt = False,
 ) -> None:
     """Learning rate and batch size for a planned run (Step Law, or an LR sweep's trend)."""
-    from .plan.hyperparams import recommend_hyperparameters
+    from .planning.hyperparams import recommend_hyperparameters
 
     rec = recommend_hyperparameters(
         _size(params, "--params"), _size(tokens, "--tokens"), sweep=sweep_fit, seq_len=seq_len
@@ -155,7 +155,7 @@ def density(
     as_json: JsonOpt = False,
 ) -> None:
     """Effective parameter count and capacity density of a model, against a fitted reference law."""
-    from .fit.result import FitResult
+    from .fitting.result import FitResult
     from .laws.density import capacity_density
 
     ref = FitResult.from_json(fit_file)
@@ -189,7 +189,7 @@ def regimes_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Local exponent d log L / d log x along the data: regimes, breaks, learning-curve regions."""
-    from .plan.regimes import regimes
+    from .planning.regimes import regimes
 
     report = regimes(_read(runs), x=x, y=y, family=_family(family), where=where)
     if as_json:
@@ -232,9 +232,9 @@ def schedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Predicted loss curve of an lr_annealing fit under another learning-rate schedule."""
-    from .fit.result import FitResult
+    from .fitting.result import FitResult
     from .laws.schedules import schedule_lr
-    from .plan.schedules import predict_schedule
+    from .planning.schedules import predict_schedule
 
     fit = FitResult.from_json(fit_file)
     every = every or max(1, steps // 20)
@@ -279,7 +279,7 @@ def steps_to_loss_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Steps and tokens to reach a loss at a batch size (Kaplan's L(N, S_min) + critical batch)."""
-    from .fit.result import FitResult
+    from .fitting.result import FitResult
     from .laws.kaplan import KAPLAN_NS, steps_to_loss
 
     if fit_file is None:

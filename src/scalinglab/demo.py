@@ -63,8 +63,8 @@ class DemoResult:
 
 def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = None) -> DemoResult:
     """Import, fit, backtest, plan and report on the demo data; write the results under ``out_dir``."""
-    from .fit.api import fit
-    from .fit.backtest import backtest
+    from .fitting.api import fit
+    from .fitting.backtest import backtest
     from .report import build_report
     from .runs.store import Store
 

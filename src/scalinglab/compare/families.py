@@ -26,14 +26,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import fit as fit_law
-from ..fit.api import select
-from ..fit.result import FitResult
+from ..fitting.api import fit as fit_law
+from ..fitting.api import select
+from ..fitting.result import FitResult
 from ..laws.base import Law
 from ..laws.overtrain import resolve as resolve_overtrain
 from ..laws.zoo import get_law
-from ..plan.allocation import N_RANGE, FlopsModel, as_flops_model
-from ..plan.replicates import ParameterSets, interval, minimize_1d, parameter_sets
+from ..planning.allocation import N_RANGE, FlopsModel, as_flops_model
+from ..planning.replicates import ParameterSets, interval, minimize_1d, parameter_sets
 from ..runs import RunTable
 from .joint import indicator, joint_law
 

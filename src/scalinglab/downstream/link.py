@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import fit
-from ..fit.result import FitResult
+from ..fitting.api import fit
+from ..fitting.result import FitResult
 from ..laws.base import Law
-from ..plan.replicates import interval, parameter_sets
+from ..planning.replicates import interval, parameter_sets
 from ..runs import RunTable, read_runs
 from ..runs.schema import CANONICAL
 

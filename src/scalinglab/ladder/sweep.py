@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..plan.cost import ACCELERATORS
+from ..planning.cost import ACCELERATORS
 from . import executors
 from .config import RunConfig
 from .runtable import collect, write_table

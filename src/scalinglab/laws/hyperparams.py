@@ -3,7 +3,7 @@
 ``step_law`` (``lr_opt = c * N**-alpha * D**beta``) and ``step_law_batch``
 (``B_opt = d * D**gamma``, B in tokens) are laws like any other: fit them to the optimal
 hyper-parameters of small runs, or use the published constants. The questions they answer
-(LR sweeps, recommendations) are in :mod:`scalinglab.plan.hyperparams`.
+(LR sweeps, recommendations) are in :mod:`scalinglab.planning.hyperparams`.
 """
 
 from __future__ import annotations

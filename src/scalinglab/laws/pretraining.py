@@ -28,7 +28,7 @@ def henighan(variable: str = "flops") -> Law:
     """``L = L_inf + (x0/x)**alpha``, written ``L_inf + A*x**-alpha`` with ``x0 = A**(1/alpha)``.
 
     ``L_inf`` is the irreducible loss (the entropy of the data), ``A*x**-alpha`` the reducible
-    loss (the KL divergence between the data and the model): :func:`scalinglab.plan.regimes.
+    loss (the KL divergence between the data and the model): :func:`scalinglab.planning.regimes.
     loss_decomposition` reports both.
     """
     return Law.from_formula(
@@ -54,7 +54,7 @@ def hestness(variable: str = "tokens") -> Law:
 
     Hestness et al. describe three regions along D: small-data (near the best-guess error,
     flatter than the power law), power-law, and irreducible (flattening onto ``E``):
-    :func:`scalinglab.plan.regimes.learning_curve_regions` labels the data with them.
+    :func:`scalinglab.planning.regimes.learning_curve_regions` labels the data with them.
     """
     return Law.from_formula(
         f"E + a*{variable}**-b",

@@ -8,7 +8,7 @@
 
 Fitted on one or two curves, the law predicts the curve of any other schedule of the same
 model and data (cosine, warmup-stable-decay, constant):
-:func:`scalinglab.plan.schedules.predict_schedule`.
+:func:`scalinglab.planning.schedules.predict_schedule`.
 
 The schedules follow the ladder's conventions (1-based steps, linear warm-up to the peak,
 floor ``min_lr_ratio * peak``; WSD decays linearly over the last ``decay_fraction`` of steps).

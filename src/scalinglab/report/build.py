@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import fit as fit_law
-from ..fit.api import select
-from ..fit.backtest import BacktestResult, backtest
-from ..fit.result import FitResult
+from ..fitting.api import fit as fit_law
+from ..fitting.api import select
+from ..fitting.backtest import BacktestResult, backtest
+from ..fitting.result import FitResult
 from ..runs import RunTable
 from . import figures, paths
 from . import sections as parts
@@ -132,7 +132,7 @@ def build_report(
         where: rows to keep (``"value < 3.42"``).
         holdout: backtest hold-out (``largest:K`` or an expression); None skips backtests.
         calibrate: widen prediction intervals by the error of nested backtests
-            (:mod:`scalinglab.fit.calibration`).
+            (:mod:`scalinglab.fitting.calibration`).
         flops: budgets for the compute-optimal allocation (default 10x and 100x the largest
             run's compute).
         at: points to predict, e.g. ``[{"params": 70e9, "tokens": 1.4e12}]``.
@@ -325,7 +325,7 @@ def _round1(x: float) -> float:
 def _answers(
     fit: FitResult, budgets: list[float], at: Sequence[Mapping[str, Any]] | None, interval: float
 ) -> dict[str, Any]:
-    """Compute-optimal allocations (from :mod:`scalinglab.plan`) and predictions for one fit."""
+    """Compute-optimal allocations (from :mod:`scalinglab.planning`) and predictions for one fit."""
     out: dict[str, Any] = {"law": fit.law.name, "family": fit.options.get("family"),
                            "allocations": [], "predictions": [], "planning": "ok"}  # fmt: skip
     points = [dict(p) for p in at] if at else []
@@ -333,7 +333,7 @@ def _answers(
         compute_optimal = _compute_optimal()
         if compute_optimal is None:
             out["planning"] = (
-                "planning not available (scalinglab.plan is not installed in this version)"
+                "planning not available (scalinglab.planning is not installed in this version)"
             )
         else:
             for c in budgets:
@@ -371,15 +371,15 @@ def _answers(
 
 
 def _compute_optimal() -> Callable[..., Any] | None:
-    """``scalinglab.plan.compute_optimal`` when the planning module is present."""
+    """``scalinglab.planning.compute_optimal`` when the planning module is present."""
     try:
-        from ..plan import compute_optimal  # type: ignore[attr-defined]
+        from ..planning import compute_optimal  # type: ignore[attr-defined]
 
         return compute_optimal
     except ImportError:
         pass
     try:
-        from ..plan.allocation import compute_optimal
+        from ..planning.allocation import compute_optimal
 
         return compute_optimal
     except ImportError:

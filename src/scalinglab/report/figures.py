@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import observations_for, select
-from ..fit.result import FitResult
+from ..fitting.api import observations_for, select
+from ..fitting.result import FitResult
 from ..runs import RunTable
 from . import paths
 from .html import human as _human
@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..fit.backtest import BacktestResult
+    from ..fitting.backtest import BacktestResult
 
 #: Okabe-Ito colours, in the order families are given them (black last: reserved for the law).
 OKABE_ITO = (

@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..fit.result import FitResult
+from ..fitting.result import FitResult
 from ..jsonable import to_jsonable
 from ..runs.sizes import format_size
 

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..fit.result import FitResult
+from ..fitting.result import FitResult
 from ..laws.base import Law
-from ..plan.isoflop import budget_slices
+from ..planning.isoflop import budget_slices
 
 #: C = 6 N D: the training-compute approximation of Kaplan et al. (2020) and Hoffmann et al. (2022).
 FLOPS_PER_PARAM_TOKEN = 6.0
@@ -118,7 +118,7 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
 def isoflop_slices(
     obs: pd.DataFrame, *, tolerance: float = 0.05, max_span: float = 0.2
 ) -> pd.Series:
-    """Label each row with its IsoFLOP budget (:func:`scalinglab.plan.isoflop.budget_slices`)."""
+    """Label each row with its IsoFLOP budget (:func:`scalinglab.planning.isoflop.budget_slices`)."""
     centre = budget_slices(obs["flops"].to_numpy(dtype=float), tolerance, max_span)
     return pd.Series(centre, index=obs.index, name="slice")
 

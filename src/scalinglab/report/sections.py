@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import select
-from ..fit.backtest import BacktestResult
-from ..fit.result import FitResult
+from ..fitting.api import select
+from ..fitting.backtest import BacktestResult
+from ..fitting.result import FitResult
 from ..runs import RunTable
 from . import figures, paths
 from .html import Raw, download_link, esc, human, num, table, warnings_box

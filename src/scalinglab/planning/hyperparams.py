@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import select
+from ..fitting.api import select
 from ..laws.hyperparams import step_law
 
 # -- LR sweeps ------------------------------------------------------------------------------

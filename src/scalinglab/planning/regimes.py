@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import fit, select
+from ..fitting.api import fit, select
 from ..laws.pretraining import henighan
 
 #: Local exponents within these bands get these names (Bahri et al. 2021).

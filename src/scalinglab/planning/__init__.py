@@ -2,7 +2,7 @@
 
 Example:
     >>> import scalinglab as sl                                                    # doctest: +SKIP
-    >>> from scalinglab.plan import compute_optimal                                # doctest: +SKIP
+    >>> from scalinglab.planning import compute_optimal                                # doctest: +SKIP
     >>> fit = sl.fit("../shared/data/chinchilla_epoch.csv", where="value < 3.7")  # doctest: +SKIP
     >>> compute_optimal(fit, flops=5.76e23).to_json()                             # doctest: +SKIP
 """

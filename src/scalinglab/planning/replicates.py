@@ -1,6 +1,6 @@
 """Questions asked of every bootstrap replicate at once, and intervals from the answers.
 
-A plan is only as certain as the fit it reads. Every question in :mod:`scalinglab.plan` is
+A plan is only as certain as the fit it reads. Every question in :mod:`scalinglab.planning` is
 answered for the point estimate and for each bootstrap replicate of the fit in one set of numpy
 operations: the parameters become ``(S, 1)`` columns (row 0 the estimate, rows 1.. the
 replicates) and :meth:`Law.evaluate` broadcasts them against ``(S, k)`` arrays of scales.
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..fit.result import FitResult
+from ..fitting.result import FitResult
 from ..laws.base import Law
 
 

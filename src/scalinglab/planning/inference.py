@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.result import FitResult
+from ..fitting.result import FitResult
 from .allocation import N_RANGE, FlopsModel, Quantity, as_flops_model, compute_optimal
 from .replicates import (
     ParameterSets,

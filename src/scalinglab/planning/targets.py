@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..fit.result import FitResult
+from ..fitting.result import FitResult
 from .allocation import Quantity, _check_budget, _frame, isoflop_loss
 from .flops_model import D_RANGE, N_RANGE, FlopsModel, as_flops_model
 from .replicates import (

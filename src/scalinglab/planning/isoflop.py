@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import fit as fit_law
-from ..fit.api import select
-from ..fit.result import FitResult
+from ..fitting.api import fit as fit_law
+from ..fitting.api import select
+from ..fitting.result import FitResult
 from ..laws.base import Law
 from ..laws.overtrain import resolve as resolve_overtrain
 from .allocation import compute_optimal

@@ -8,7 +8,7 @@
 * :func:`loss_at`: the predicted loss at a given (N, D).
 
 Tokens to a target loss and the models that reach it within a budget are in
-:mod:`scalinglab.plan.targets`; the FLOPs model in :mod:`scalinglab.plan.flops_model`.
+:mod:`scalinglab.planning.targets`; the FLOPs model in :mod:`scalinglab.planning.flops_model`.
 
 Every answer carries a percentile interval over the fit's bootstrap replicates.
 """
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..fit.result import FitResult
+from ..fitting.result import FitResult
 from .flops_model import D_RANGE, DEFAULT_FLOPS_MODEL, N_RANGE, FlopsModel, as_flops_model
 from .replicates import (
     ParameterSets,

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fit.api import fit
+from ..fitting.api import fit
 from ..laws.schedules import ANNEALING_MOMENTUM, annealing_areas, lr_annealing
 
 #: Momenta tried by :func:`fit_lr_annealing`: Tissue et al.'s 0.999 suits runs of tens of
@@ -46,7 +46,7 @@ def predict_schedule(
 ) -> pd.DataFrame:
     """The loss curve a fitted ``lr_annealing`` law predicts for a per-step learning rate.
 
-    ``fit`` is a :class:`~scalinglab.fit.result.FitResult` of the ``lr_annealing`` law;
+    ``fit`` is a :class:`~scalinglab.fitting.result.FitResult` of the ``lr_annealing`` law;
     ``lr`` the learning rate of steps 1..S (e.g. :func:`schedule_lr`). Returns one row per
     ``every`` steps (and always the last step): ``step, lr, S1, S2, value, lo, hi``.
     The annealing momentum is the fit's own (its derived ``lam``) unless ``lam`` is given.

@@ -76,7 +76,7 @@ def fit(
         skip_fraction: for per-step curves, the share of each run's first steps to drop.
         calibrate: also measure, on nested backtests of these runs, how the prediction error
             grows with extrapolation, and widen ``predict``'s prediction intervals with it
-            (:mod:`scalinglab.fit.calibration`); costs a few more fits.
+            (:mod:`scalinglab.fitting.calibration`); costs a few more fits.
 
     Example:
         >>> import scalinglab as sl                                               # doctest: +SKIP

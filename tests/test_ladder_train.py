@@ -13,7 +13,7 @@ from ladder_helpers import SMALL_CORPUS  # noqa: E402
 from scalinglab.ladder.config import RunConfig  # noqa: E402
 from scalinglab.ladder.sizing import ModelShape  # noqa: E402
 from scalinglab.ladder.train import CRASH_ENV, SimulatedCrash, train_run  # noqa: E402
-from scalinglab.laws.schedules import schedule_lr  # noqa: E402
+from scalinglab.runs.schedules import schedule_lr  # noqa: E402
 
 pytestmark = pytest.mark.torch
 

@@ -11,9 +11,10 @@ import scalinglab as sl
 from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.laws import get_law
-from scalinglab.laws.schedules import annealing_areas, law_curve, schedule_lr
+from scalinglab.laws.schedules import annealing_areas, law_curve
 from scalinglab.planning.schedules import fit_lr_annealing, predict_schedule
 from scalinglab.runs import RunTable
+from scalinglab.runs.schedules import schedule_lr
 
 TRUTH = {"L0": 2.5, "A": 1.2, "alpha": 0.5, "C": 1.0}
 STEPS, PEAK, WARMUP = 10_000, 3e-4, 200

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from ..errors import InputError
-from ..laws.schedules import SCHEDULES
+from ..runs.schedules import SCHEDULES
 from .sizing import ModelShape, flops_per_token, human, non_embedding_params, total_params
 
 COMPILE_MIN_FLOPS = 3e15  # compile="auto" compiles GPU runs of at least this many FLOPs

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..accelerators import ACCELERATORS
 from ..errors import InputError
-from ..planning.cost import ACCELERATORS
 from . import executors
 from .config import RunConfig
 from .runtable import collect, write_table

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..laws.schedules import schedule_lr
+from ..runs.schedules import schedule_lr
 from .config import RunConfig
 from .corpus import Corpus, load_corpus
 from .model import GPT

@@ -10,13 +10,13 @@ Fitted on one or two curves, the law predicts the curve of any other schedule of
 model and data (cosine, warmup-stable-decay, constant):
 :func:`scalinglab.planning.schedules.predict_schedule`.
 
-The schedules follow the ladder's conventions (1-based steps, linear warm-up to the peak,
-floor ``min_lr_ratio * peak``; WSD decays linearly over the last ``decay_fraction`` of steps).
+The schedules themselves (cosine, WSD, constant) describe how a run was trained and live with
+the runs: :func:`scalinglab.runs.schedules.schedule_lr`.
 
 Example:
-    >>> lr = schedule_lr("wsd", 100, 1e-3, warmup_steps=10)
-    >>> [round(float(x), 6) for x in (lr[0], lr[50], lr[-1])]
-    [0.0001, 0.001, 0.0001]
+    >>> s1, s2 = annealing_areas(schedule_lr("wsd", 100, 1e-3, warmup_steps=10))
+    >>> round(float(s1[-1]), 4), float(s2[79]) == 0.0 < float(s2[-1])
+    (0.0861, True)
 """
 
 from __future__ import annotations
@@ -28,45 +28,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from ..runs.schedules import schedule_lr
 from .base import Law
 
-SCHEDULES = ("cosine", "wsd", "constant")
 #: Momentum of the annealing area (Tissue et al. 2024 use lambda = 0.999).
 ANNEALING_MOMENTUM = 0.999
-
-
-def schedule_lr(
-    schedule: str,
-    steps: int,
-    peak: float,
-    *,
-    warmup_steps: int = 0,
-    min_lr_ratio: float = 0.1,
-    decay_fraction: float = 0.2,
-) -> np.ndarray:
-    """Learning rate of steps 1..``steps`` under a named schedule (an array of ``steps``)."""
-    if schedule not in SCHEDULES:
-        raise InputError(f"unknown schedule {schedule!r} (known: {', '.join(SCHEDULES)})")
-    if steps < 1 or not peak > 0:
-        raise InputError(
-            f"a schedule needs steps >= 1 and a positive peak lr (got {steps}, {peak:g})"
-        )
-    s = np.arange(1, steps + 1, dtype=float)
-    floor = peak * min_lr_ratio
-    if schedule == "constant":
-        lr = np.full(steps, float(peak))
-    elif schedule == "cosine":
-        span = max(1, steps - warmup_steps)
-        progress = np.clip((s - warmup_steps) / span, 0.0, 1.0)
-        lr = floor + 0.5 * (peak - floor) * (1.0 + np.cos(np.pi * progress))
-    else:
-        decay_steps = max(1, round(decay_fraction * steps))
-        start = max(warmup_steps, steps - decay_steps)
-        progress = np.clip((s - start) / max(1, steps - start), 0.0, 1.0)
-        lr = np.where(s <= start, peak, peak + (floor - peak) * progress)
-    if warmup_steps > 0:
-        lr = np.where(s <= warmup_steps, peak * s / warmup_steps, lr)
-    return lr
 
 
 def annealing_areas(lr: Any, lam: float = ANNEALING_MOMENTUM) -> tuple[np.ndarray, np.ndarray]:

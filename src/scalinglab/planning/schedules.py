@@ -47,7 +47,8 @@ def predict_schedule(
     """The loss curve a fitted ``lr_annealing`` law predicts for a per-step learning rate.
 
     ``fit`` is a :class:`~scalinglab.fitting.result.FitResult` of the ``lr_annealing`` law;
-    ``lr`` the learning rate of steps 1..S (e.g. :func:`schedule_lr`). Returns one row per
+    ``lr`` the learning rate of steps 1..S (e.g.
+    :func:`scalinglab.runs.schedules.schedule_lr`). Returns one row per
     ``every`` steps (and always the last step): ``step, lr, S1, S2, value, lo, hi``.
     The annealing momentum is the fit's own (its derived ``lam``) unless ``lam`` is given.
     """

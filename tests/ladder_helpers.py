@@ -1,8 +1,9 @@
-"""Shared pieces of the ladder tests: a tiny spec over a small, fixed corpus; a law fit."""
+"""Shared pieces of the ladder tests: a tiny spec over a small, fixed corpus; a fault hook; a fit."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,28 @@ ckpt_every = 40
 source = "{SMALL_CORPUS}"
 val_fraction = 0.05
 """
+
+
+class SimulatedKill(BaseException):
+    """A killed process, as a test stages it: not an ``Exception``, so no executor records it
+    as a failed run; like ``KeyboardInterrupt`` it ends the run and the sweep where they stand."""
+
+
+@dataclass(frozen=True)
+class CrashAfter:
+    """An ``after_step`` hook: raise ``error`` after step ``step`` of the runs whose id contains
+    ``run`` ("": every run), on every attempt.
+
+    A module-level class, so the multi-gpu executor's spawned workers can unpickle it.
+    """
+
+    step: int
+    run: str = ""
+    error: type[BaseException] = SimulatedKill
+
+    def __call__(self, cfg, step: int) -> None:
+        if step == self.step and self.run in cfg.run_id:
+            raise self.error(f"fault injected after step {step} of {cfg.run_id}")
 
 
 def fit_chinchilla(params, tokens, loss) -> tuple[np.ndarray, float]:

@@ -42,7 +42,6 @@ class RunConfig:
     compile: str = "auto"  # "auto" (GPU runs of COMPILE_MIN_FLOPS or more), "yes", "no"
     dtype: str = "auto"  # "auto" (bf16 autocast on GPU), "bf16", "fp32"
     main_grid: bool = True  # False for schedule variants outside the size x budget grid
-    fault_step: int | None = None  # tests only: raise at this step, every attempt
     run_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -103,7 +102,6 @@ class RunConfig:
             "ckpt_every",
             "compile",
             "main_grid",
-            "fault_step",
             "family",
         }
         d = {k: v for k, v in self.to_dict().items() if k not in skip}

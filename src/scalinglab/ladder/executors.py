@@ -6,22 +6,28 @@ from its checkpoint), then reported as ``{"status": "failed", "reason": ...}``; 
 carry on. Every worker trains through :func:`scalinglab.ladder.train.train_run`, which writes
 the run's folder under ``<out>/runs/<run_id>``: for Ray on several machines ``out`` must be on
 a shared file system (the rows also come back to the driver in the result).
+
+An ``after_step`` hook (see :func:`~scalinglab.ladder.train.train_run`) goes to every run.
+The multi-gpu and Ray executors pickle it into their workers: it must be a module-level
+function (or an instance of a module-level class) that the workers can import.
 """
 
 from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from .config import RunConfig
 
+if TYPE_CHECKING:  # train.py imports torch: importing the ladder must not (torch is an extra)
+    from .train import AfterStep, ProgressFn
+
 EXECUTORS = ("local", "multi-gpu", "ray")
 RETRIES = 1
-
-Progress = Callable[[str, int, int, dict], None]
 
 
 def _failed(exc: BaseException) -> dict:
@@ -29,35 +35,52 @@ def _failed(exc: BaseException) -> dict:
     return {"status": "failed", "reason": last[:500]}
 
 
-def run_in_worker(cfg_dict: dict, run_dir: str, device: str | None, cache: str | None) -> dict:
+def run_in_worker(
+    cfg_dict: dict,
+    run_dir: str,
+    device: str | None,
+    cache: str | None,
+    after_step: AfterStep | None = None,
+) -> dict:
     """Train one run in a worker (picklable entry point for process pools and Ray)."""
     if cache:
         os.environ["SCALINGLAB_CACHE"] = cache
     from .train import train_run  # torch is imported in the worker, not the driver
 
     cfg = RunConfig.from_dict(cfg_dict)
-    result = train_run(cfg, run_dir, device=device)
+    result = train_run(cfg, run_dir, device=device, after_step=after_step)
     rows = Path(run_dir) / "rows.csv"
     result["rows_csv"] = rows.read_text() if rows.exists() else ""
     return result
 
 
 def run_local(
-    runs: list[RunConfig], out: Path, *, device: str | None = None, progress: Progress | None = None
+    runs: list[RunConfig],
+    out: Path,
+    *,
+    device: str | None = None,
+    progress: ProgressFn | None = None,
+    after_step: AfterStep | None = None,
 ) -> Iterator[tuple[RunConfig, dict]]:
-    """One run after another in this process (per-step progress for each)."""
-    from .train import SimulatedCrash, train_run
+    """One run after another in this process (per-step progress for each).
+
+    A kill (``KeyboardInterrupt``, or any other exception that is not an ``Exception``) ends
+    the sweep instead of failing the run: the next sweep resumes it.
+    """
+    from .train import train_run
 
     for cfg in runs:
         result = None
         for attempt in range(RETRIES + 1):
             try:
                 result = train_run(
-                    cfg, out / "runs" / cfg.run_id, device=device, on_progress=progress
+                    cfg,
+                    out / "runs" / cfg.run_id,
+                    device=device,
+                    on_progress=progress,
+                    after_step=after_step,
                 )
                 break
-            except (SimulatedCrash, KeyboardInterrupt):
-                raise
             except InputError:
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
@@ -81,8 +104,10 @@ def _pool_init(queue, threads: int) -> None:
     _WORKER_DEVICE = device
 
 
-def _pool_run(cfg_dict: dict, run_dir: str, cache: str | None) -> dict:
-    return run_in_worker(cfg_dict, run_dir, _WORKER_DEVICE, cache)
+def _pool_run(
+    cfg_dict: dict, run_dir: str, cache: str | None, after_step: AfterStep | None
+) -> dict:
+    return run_in_worker(cfg_dict, run_dir, _WORKER_DEVICE, cache, after_step)
 
 
 def run_multi_gpu(
@@ -91,7 +116,8 @@ def run_multi_gpu(
     *,
     devices: list[str] | None = None,
     runs_per_device: int = 1,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
+    after_step: AfterStep | None = None,
 ) -> Iterator[tuple[RunConfig, dict]]:
     """One worker process per local GPU (or ``runs_per_device`` per GPU), one run each.
 
@@ -124,7 +150,8 @@ def run_multi_gpu(
 
         def submit(cfg: RunConfig):
             attempts[cfg.run_id] += 1
-            return pool.submit(_pool_run, cfg.to_dict(), str(out / "runs" / cfg.run_id), cache)
+            run_dir = str(out / "runs" / cfg.run_id)
+            return pool.submit(_pool_run, cfg.to_dict(), run_dir, cache, after_step)
 
         # Longest runs first, so the pool does not end waiting on one big run.
         order = sorted(runs, key=lambda c: -c.flops_attn)
@@ -148,7 +175,8 @@ def run_ray(
     num_gpus: float | None = None,
     num_cpus: float = 1,
     address: str | None = None,
-    progress: Progress | None = None,
+    progress: ProgressFn | None = None,
+    after_step: AfterStep | None = None,
 ) -> Iterator[tuple[RunConfig, dict]]:
     """Each run a Ray task (``num_gpus`` each); results stream back as tasks finish.
 
@@ -175,7 +203,8 @@ def run_ray(
 
     def submit(cfg: RunConfig):
         attempts[cfg.run_id] += 1
-        return task.remote(cfg.to_dict(), str(out / "runs" / cfg.run_id), device, cache)
+        run_dir = str(out / "runs" / cfg.run_id)
+        return task.remote(cfg.to_dict(), run_dir, device, cache, after_step)
 
     pending = {submit(cfg): cfg for cfg in runs}
     while pending:

@@ -10,6 +10,7 @@ steps), so fitting final values needs no option.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,17 +36,33 @@ EXTRAS = [
 ]
 
 
-def run_rows(cfg: RunConfig, rows: list, result: dict) -> pd.DataFrame:
-    """One run's rows: ``rows`` are ``(step, metric, value, tokens, lr)`` tuples."""
-    per_step = pd.DataFrame(rows, columns=["step", "metric", "value", "tokens", "lr"])
+class Row(NamedTuple):
+    """One value a run logs while it trains; :func:`run_rows` adds the columns the run shares.
+
+    Example:
+        >>> row = Row(step=40, metric="val_loss", value=3.21, tokens=40 * 256, lr=3e-3)
+        >>> row.metric, row.tokens
+        ('val_loss', 10240)
+    """
+
+    step: int | None  # optimizer step; None on a run's final rows (DESIGN.md: empty = final)
+    metric: str  # "train_loss" or "val_loss", nats per token
+    value: float
+    tokens: int  # tokens trained on up to this step
+    lr: float  # learning rate used at this step
+
+
+def run_rows(cfg: RunConfig, rows: list[Row], result: dict) -> pd.DataFrame:
+    """One run's table: its logged ``rows``, then (if it finished) one final row per metric."""
+    per_step = pd.DataFrame(rows, columns=Row._fields)
     final = []
     if result["status"] == "done":
         total = cfg.tokens_trained
         last_lr = per_step["lr"].iloc[-1] if len(per_step) else np.nan
-        final.append((np.nan, "val_loss", result["final_val_loss"], total, last_lr))
+        final.append(Row(None, "val_loss", result["final_val_loss"], total, last_lr))
         if result.get("final_train_loss") is not None:
-            final.append((np.nan, "train_loss", result["final_train_loss"], total, last_lr))
-    df = pd.concat([per_step, pd.DataFrame(final, columns=per_step.columns)], ignore_index=True)
+            final.append(Row(None, "train_loss", result["final_train_loss"], total, last_lr))
+    df = pd.concat([per_step, pd.DataFrame(final, columns=Row._fields)], ignore_index=True)
     df["step"] = df["step"].astype("Int64")
     df["tokens"] = df["tokens"].astype("int64")
     s = cfg.shape

@@ -20,6 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..accelerators import ACCELERATORS
 from ..errors import InputError
@@ -28,6 +29,9 @@ from .config import RunConfig
 from .runtable import collect, write_table
 from .sizing import flops_per_token, human
 from .spec import Sweep
+
+if TYPE_CHECKING:  # train.py imports torch: importing the ladder must not (torch is an extra)
+    from .train import AfterStep
 
 # The time model of `plan`. GPU: a compiled step takes the longer of its kernel-launch floor,
 # which grows with depth, and its FLOPs at the model FLOP utilisation the ladder's trainer
@@ -137,11 +141,14 @@ def run_sweep(
     runs_per_device: int = 1,
     devices: list[str] | None = None,
     reporter=None,
+    after_step: AfterStep | None = None,
 ) -> dict:
     """Execute ``sweep`` into ``out``; returns the ``sweep.json`` summary.
 
     ``reporter`` (optional) gets ``start(sweep, todo)``, ``progress(run_id, step, steps, info)``,
     ``finished(cfg, result)`` and ``stop()`` calls; the CLI draws rich progress bars with it.
+    ``after_step`` (optional) is called after every step of every run (see
+    :func:`scalinglab.ladder.train.train_run`; the multi-gpu and Ray executors pickle it).
     """
     _require_torch()
     if executor not in executors.EXECUTORS:
@@ -187,14 +194,26 @@ def run_sweep(
 
     progress = reporter.progress if reporter else None
     if executor == "local":
-        stream = executors.run_local(todo, out, device=device, progress=progress)
+        stream = executors.run_local(
+            todo, out, device=device, progress=progress, after_step=after_step
+        )
     elif executor == "multi-gpu":
         stream = executors.run_multi_gpu(
-            todo, out, devices=devices, runs_per_device=runs_per_device, progress=progress
+            todo,
+            out,
+            devices=devices,
+            runs_per_device=runs_per_device,
+            progress=progress,
+            after_step=after_step,
         )
     else:
         stream = executors.run_ray(
-            todo, out, num_gpus=num_gpus, address=ray_address, progress=progress
+            todo,
+            out,
+            num_gpus=num_gpus,
+            address=ray_address,
+            progress=progress,
+            after_step=after_step,
         )
     if reporter:
         reporter.start(sweep, todo)

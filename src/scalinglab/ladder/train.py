@@ -1,7 +1,11 @@
 """Train one run: AdamW, a schedule, validation every K steps, checkpoints, resume.
 
-A flat loop in the nanoGPT manner. Every knob is on :class:`RunConfig`. A run lives in its own
-folder::
+A flat loop in the nanoGPT manner: :func:`train_run` reads top to bottom (set up, resume, the
+loop, the result). The bookkeeping around the loop is in small helpers above it: the batches
+(:class:`Batches`), the evaluation (:func:`evaluate`), the train losses read back from the
+device and checked for divergence (:class:`TrainLosses`), the throughput clock
+(:class:`Throughput`) and the checkpoint (:func:`save_checkpoint`, :func:`load_checkpoint`).
+Every knob is on :class:`RunConfig`. A run lives in its own folder::
 
     <run_dir>/config.json   what it computes
     <run_dir>/ckpt.pt       latest checkpoint (model, optimizer, step, rows so far); atomic
@@ -10,7 +14,7 @@ folder::
 
 Batches are drawn from a generator seeded by ``(seed, step)``, so a resumed run sees exactly
 the batches it would have seen had it never stopped. Losses stay on the device and are read
-back every ``flush`` steps, so the GPU is never waited on per step.
+back every few steps, so the GPU is never waited on per step.
 """
 
 from __future__ import annotations
@@ -30,27 +34,18 @@ from ..runs.schedules import schedule_lr
 from .config import RunConfig
 from .corpus import Corpus, load_corpus
 from .model import GPT
+from .runtable import Row, run_rows
 
-# Tests: simulate a kill after step S of every run ("S") or of runs whose id contains X ("X:S").
-CRASH_ENV = "SCALINGLAB_LADDER_CRASH_AFTER_STEP"
-
-
-def _crash_step(run_id: str) -> int:
-    value = os.environ.get(CRASH_ENV, "")
-    if not value:
-        return 0
-    target, _, step = value.rpartition(":")
-    return int(step) if not target or target in run_id else 0
-
-
-class SimulatedCrash(RuntimeError):
-    """Raised after step ``$SCALINGLAB_LADDER_CRASH_AFTER_STEP`` to test resume."""
-
-
+#: ``on_progress(run_id, step, steps, {"train_loss": latest})`` at every read-back of the losses.
 ProgressFn = Callable[[str, int, int, dict], None]
+#: ``after_step(cfg, step)`` after each step, its evaluation and its checkpoint. Raising from it
+#: stops the run as a kill would: the next call resumes from the latest checkpoint. Tests use it
+#: to crash a run at a chosen step.
+AfterStep = Callable[[RunConfig, int], None]
 
 
 def pick_device(device: str | None = None) -> torch.device:
+    """``device`` if given, else the first GPU if there is one, else the CPU."""
     if device:
         return torch.device(device)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -135,6 +130,104 @@ def _autocast_factory(cfg: RunConfig, device: torch.device):
     return factory, ("bf16" if use_bf16 else "fp32")
 
 
+class TrainLosses:
+    """Train losses held on the device, read back every few steps and checked for divergence.
+
+    Reading a loss back waits for the device, so the loop queues the loss tensors and reads
+    them all in one transfer at its sync points. A run has diverged when a loss is not finite,
+    or when after warm-up it is more than 1 nat above both its first loss and ln(vocab) (the
+    loss of a uniform guess).
+    """
+
+    def __init__(self, cfg: RunConfig, warmup_steps: int, rows: list[Row]) -> None:
+        self.cfg, self.warmup_steps = cfg, warmup_steps
+        self.tokens_per_step = cfg.batch_size * cfg.shape.seq_len
+        self.pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss on device)
+        # A resumed run finds its first loss in the rows its checkpoint kept.
+        self.first = next((r.value for r in rows if r.metric == "train_loss"), None)
+
+    def add(self, step: int, lr: float, loss: torch.Tensor) -> None:
+        self.pending.append((step, lr, loss.detach()))
+
+    def read_back(self, rows: list[Row]) -> str:
+        """Append the logged steps' rows to ``rows``; return why the run diverged, or ""."""
+        if not self.pending:
+            return ""
+        cfg = self.cfg
+        values = torch.stack([loss for _, _, loss in self.pending]).float().cpu().tolist()
+        problem = ""
+        for (step, lr, _), value in zip(self.pending, values, strict=True):
+            if self.first is None:
+                self.first = value
+            if not math.isfinite(value):
+                problem = problem or f"non-finite train loss at step {step}"
+            elif (
+                step > self.warmup_steps
+                and value > max(self.first, math.log(cfg.shape.vocab_size)) + 1.0
+            ):
+                problem = problem or (
+                    f"train loss {value:.3f} at step {step} diverged from {self.first:.3f}"
+                )
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                rows.append(Row(step, "train_loss", value, step * self.tokens_per_step, lr))
+        self.pending.clear()
+        return problem
+
+
+class Throughput:
+    """Training tokens per second, timed between the loop's sync points.
+
+    The first steps of an attempt (up to 10, or a tenth of the run) are not timed: they include
+    ``torch.compile``'s compilation. Nor are evaluations and checkpoint writes: the clock
+    restarts after them.
+    """
+
+    def __init__(self, start_step: int, steps: int, tokens_per_step: int) -> None:
+        self.untimed_until = start_step + min(10, steps // 10)
+        self.tokens_per_step = tokens_per_step
+        self.tokens, self.seconds = 0, 0.0
+        self.restart(start_step)
+
+    def restart(self, step: int) -> None:
+        self.since, self.since_step = time.perf_counter(), step
+
+    def lap(self, step: int) -> None:
+        """Time the steps since the last restart (call it once the device has caught up)."""
+        if step - self.since_step >= 1 and self.since_step >= self.untimed_until:
+            self.tokens += (step - self.since_step) * self.tokens_per_step
+            self.seconds += time.perf_counter() - self.since
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.tokens / self.seconds if self.seconds > 0 else None
+
+
+def save_checkpoint(path: Path, model, opt, step: int, rows: list[Row], elapsed_s: float) -> None:
+    """Write the run's state to a temporary file, then rename it: a kill never leaves half."""
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        # Plain tuples, so that a checkpoint does not depend on where Row is defined.
+        "rows": [tuple(row) for row in rows],
+        "elapsed": elapsed_s,
+    }
+    _atomic_save(state, path)
+
+
+def load_checkpoint(path: Path, model, opt, device: torch.device) -> tuple[int, list[Row], float]:
+    """Restore ``model`` and ``opt`` from ``path``: (step, rows, elapsed seconds) so far.
+
+    Without a checkpoint, ``(0, [], 0.0)``: the run starts from scratch.
+    """
+    if not path.exists():
+        return 0, [], 0.0
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return state["step"], [Row(*row) for row in state["rows"]], state["elapsed"]
+
+
 def train_run(
     cfg: RunConfig,
     run_dir: str | os.PathLike,
@@ -142,8 +235,17 @@ def train_run(
     corpus: Corpus | None = None,
     device: str | None = None,
     on_progress: ProgressFn | None = None,
+    after_step: AfterStep | None = None,
 ) -> dict:
-    """Train (or resume, or skip if finished) one run; return its ``result.json`` content."""
+    """Train (or resume, or skip if finished) one run; return its ``result.json`` content.
+
+    Example:
+        >>> from scalinglab.ladder.sizing import ModelShape               # doctest: +SKIP
+        >>> cfg = RunConfig(family="demo", shape=ModelShape(32, 1, 2, seq_len=32),
+        ...                 tokens=8 * 32 * 100, batch_size=8)            # doctest: +SKIP
+        >>> train_run(cfg, "runs/demo", device="cpu")["status"]           # doctest: +SKIP
+        'done'
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     result_file, ckpt_file = run_dir / "result.json", run_dir / "ckpt.pt"
@@ -164,49 +266,14 @@ def train_run(
     opt = torch.optim.AdamW(
         groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=dev.type == "cuda"
     )
-    start, rows, elapsed, resumed_from = 0, [], 0.0, None
-    if ckpt_file.exists():
-        state = torch.load(ckpt_file, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, rows, elapsed = state["step"], state["rows"], state["elapsed"]
-        resumed_from = start
+    start, rows, elapsed = load_checkpoint(ckpt_file, model, opt, dev)
     use_compile = cfg.compiles_on(dev.type)
     step_model = torch.compile(model) if use_compile else model
     autocast, precision = _autocast_factory(cfg, dev)
     batches = Batches(corpus, cfg, dev)
 
-    steps, t = cfg.steps, cfg.shape.seq_len
-    tokens_per_step = cfg.batch_size * t
+    steps, tokens_per_step = cfg.steps, cfg.batch_size * cfg.shape.seq_len
     warmup_steps = round(cfg.warmup * steps)
-    flush_every = 50 if dev.type == "cuda" else 10
-    crash_after = _crash_step(cfg.run_id)
-    pending: list[tuple[int, float, torch.Tensor]] = []  # (step, lr, loss on device)
-    first_loss = next((r[2] for r in rows if r[1] == "train_loss"), None)
-    status, reason = "done", ""
-    timed_tokens, timed_seconds, t0 = 0, 0.0, time.perf_counter()
-    tick, tick_step = t0, start
-
-    def flush(step: int) -> str:
-        nonlocal first_loss
-        if not pending:
-            return ""
-        values = torch.stack([p[2] for p in pending]).float().cpu().tolist()
-        problem = ""
-        for (s, lr, _), v in zip(pending, values, strict=True):
-            if first_loss is None:
-                first_loss = v
-            if not math.isfinite(v):
-                problem = problem or f"non-finite train loss at step {s}"
-            elif s > warmup_steps and v > max(first_loss, math.log(cfg.shape.vocab_size)) + 1.0:
-                problem = (
-                    problem or f"train loss {v:.3f} at step {s} diverged from {first_loss:.3f}"
-                )
-            if s % cfg.log_every == 0 or s == steps:
-                rows.append((s, "train_loss", v, s * tokens_per_step, lr))
-        pending.clear()
-        return problem
-
     lr_by_step = schedule_lr(
         cfg.schedule,
         steps,
@@ -215,13 +282,17 @@ def train_run(
         min_lr_ratio=cfg.min_lr_ratio,
         decay_fraction=cfg.decay_fraction,
     )
+    read_back_every = 50 if dev.type == "cuda" else 10
+    losses = TrainLosses(cfg, warmup_steps, rows)
+    clock = Throughput(start, steps, tokens_per_step)
+    t0 = time.perf_counter()
+    status, reason = "done", ""
+
     model.train()
     for step in range(start + 1, steps + 1):
-        if cfg.fault_step is not None and step == cfg.fault_step:
-            raise RuntimeError(f"fault injected at step {step} (fault_step)")
         lr = float(lr_by_step[step - 1])
-        for g in opt.param_groups:
-            g["lr"] = lr
+        for group in opt.param_groups:
+            group["lr"] = lr
         x, y = batches.train_batch(step)
         with autocast():
             loss = step_model(x, y)
@@ -230,50 +301,41 @@ def train_run(
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        pending.append((step, lr, loss.detach()))
+        losses.add(step, lr, loss)
 
         is_eval = step % cfg.eval_every == 0 or step == steps
-        is_ckpt = step % cfg.ckpt_every == 0 or step == crash_after
-        if is_eval or is_ckpt or step % flush_every == 0:
-            problem = flush(step)
+        is_ckpt = step % cfg.ckpt_every == 0
+        if is_eval or is_ckpt or step % read_back_every == 0:  # the loop's only waits
+            problem = losses.read_back(rows)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
-            now = time.perf_counter()
-            if step - tick_step >= 1 and tick_step >= start + min(10, steps // 10):
-                timed_tokens += (step - tick_step) * tokens_per_step  # skip compile steps
-                timed_seconds += now - tick
+            clock.lap(step)
             if problem:
                 status, reason = "diverged", problem
                 break
             if is_eval:
-                # eager model: no recompiles for eval mode or a short last batch
-                v = evaluate(model, batches, cfg.batch_size, autocast)
-                rows.append((step, "val_loss", v, step * tokens_per_step, lr))
-                if not math.isfinite(v):
+                # the eager model: no recompiles for eval mode or a short last batch
+                val_loss = evaluate(model, batches, cfg.batch_size, autocast)
+                rows.append(Row(step, "val_loss", val_loss, step * tokens_per_step, lr))
+                if not math.isfinite(val_loss):
                     status, reason = "diverged", f"non-finite validation loss at step {step}"
                     break
             if on_progress:
-                last = next((r[2] for r in reversed(rows) if r[1] == "train_loss"), float("nan"))
+                last = next((r.value for r in reversed(rows) if r.metric == "train_loss"), math.nan)
                 on_progress(cfg.run_id, step, steps, {"train_loss": last})
             if is_ckpt and step < steps:
-                _atomic_save(
-                    {
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "step": step,
-                        "rows": rows,
-                        "elapsed": elapsed + time.perf_counter() - t0,
-                    },
-                    ckpt_file,
-                )
-            tick, tick_step = time.perf_counter(), step
-        if crash_after and step == crash_after:
-            raise SimulatedCrash(f"simulated crash after step {step} (${CRASH_ENV})")
+                elapsed_s = elapsed + time.perf_counter() - t0
+                save_checkpoint(ckpt_file, model, opt, step, rows, elapsed_s)
+            clock.restart(step)
+        if after_step:
+            after_step(cfg, step)
 
     final_val = None
     if status == "done":
         final_val = evaluate(model, batches, 2 * cfg.batch_size, autocast, final=True)
-    train_tail = [r[2] for r in rows if r[1] == "train_loss"][-max(1, min(20, steps // 20)) :]
+    train_tail = [r.value for r in rows if r.metric == "train_loss"][
+        -max(1, min(20, steps // 20)) :
+    ]
     result = {
         "run_id": cfg.run_id,
         "status": status,
@@ -281,9 +343,9 @@ def train_run(
         "steps": steps,
         "final_val_loss": final_val,
         "final_train_loss": float(np.mean(train_tail)) if train_tail else None,
-        "tokens_per_s": timed_tokens / timed_seconds if timed_seconds > 0 else None,
+        "tokens_per_s": clock.tokens_per_s,
         "elapsed_s": elapsed + time.perf_counter() - t0,
-        "resumed_from_step": resumed_from,
+        "resumed_from_step": start or None,  # checkpoints come after step 1 at the earliest
         "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "precision": precision,
         "compiled": use_compile,
@@ -297,9 +359,8 @@ def train_run(
     return result
 
 
-def write_rows(cfg: RunConfig, rows: list, result: dict, path: Path) -> None:
+def write_rows(cfg: RunConfig, rows: list[Row], result: dict, path: Path) -> None:
     """The run's run-table rows (DESIGN.md schema), per-step then final (``step`` empty)."""
-    from .runtable import run_rows
-
-    run_rows(cfg, rows, result).to_csv(path.with_name(path.name + ".tmp"), index=False)
-    os.replace(path.with_name(path.name + ".tmp"), path)
+    tmp = path.with_name(path.name + ".tmp")
+    run_rows(cfg, rows, result).to_csv(tmp, index=False)
+    os.replace(tmp, path)

@@ -9,7 +9,7 @@ from scalinglab.cli_ladder import ladder_app
 from scalinglab.errors import InputError
 from scalinglab.ladder.presets import PRESETS, preset
 from scalinglab.ladder.sizing import non_embedding_params
-from scalinglab.ladder.spec import parse_spec
+from scalinglab.ladder.spec import Budget, expand_spec, parse_spec, validate_spec
 
 runner = CliRunner()
 
@@ -113,6 +113,42 @@ def test_min_steps_halves_the_batch():
 )
 def test_bad_specs_raise_input_error(text, match):
     with pytest.raises(InputError, match=match):
+        parse_spec(text, source="spec.toml")
+
+
+def test_validate_types_the_document_and_expand_turns_it_into_the_runs():
+    import tomllib
+
+    text = BASE.replace("batch_size = 4", "batch_size = 4\nseeds = [0, 1]\nwarmup = 0.1")
+    text += "[budget]\ntokens_per_param = [10, 20]\n"
+    spec = validate_spec(tomllib.loads(text), source="s.toml")
+    assert spec.budget == Budget("tokens_per_param", (10, 20))
+    assert spec.shapes[0].d_model == 32 and len(spec.shapes) == 2
+    assert spec.seeds == (0, 1) and spec.run_knobs == {"warmup": 0.1}
+    runs = expand_spec(spec)
+    assert len(runs) == 2 * 2 * 2  # sizes x budgets x seeds
+    assert runs == parse_spec(text, source="s.toml").runs
+
+
+@pytest.mark.parametrize(
+    ("train", "column", "match"),
+    [
+        ('schedule = "linear"', "schedule", "unknown schedule 'linear'"),
+        ('lr = "1e-3 *"', "lr", "cannot parse lr rule"),
+        ("lr = -1", None, "lr must be positive"),
+        ("seeds = 3", "seeds", "seeds must be a list of integers"),
+    ],
+)
+def test_bad_train_values_name_the_file_and_the_key(train, column, match):
+    text = BASE.replace("batch_size = 4", f"batch_size = 4\n{train}") + "[budget]\ntokens = [1e5]\n"
+    with pytest.raises(InputError, match=match) as info:
+        parse_spec(text, source="spec.toml")
+    assert info.value.file == "spec.toml" and info.value.column == column
+
+
+def test_a_schedule_variant_without_a_budget_says_which_budgets_it_takes():
+    text = BASE + "[budget]\ntokens = [1e5]\n[[schedule_variants]]\nsize = {params = 2e5}\n"
+    with pytest.raises(InputError, match=r"\[schedule_variants\] needs exactly one of "):
         parse_spec(text, source="spec.toml")
 
 

@@ -18,14 +18,16 @@ from .sizing import (
     shape_for_params,
     total_params,
 )
-from .spec import Sweep, load_spec, parse_spec
+from .spec import LadderSpec, Sweep, expand_spec, load_spec, parse_spec, validate_spec
 from .sweep import plan_rows, run_sweep
 
 __all__ = [
     "PRESETS",
+    "LadderSpec",
     "ModelShape",
     "RunConfig",
     "Sweep",
+    "expand_spec",
     "flops_per_token",
     "load_spec",
     "non_embedding_params",
@@ -35,4 +37,5 @@ __all__ = [
     "run_sweep",
     "shape_for_params",
     "total_params",
+    "validate_spec",
 ]

@@ -1,5 +1,9 @@
 """Sweep specs: a TOML file that expands into a list of :class:`RunConfig`.
 
+Two steps: :func:`validate_spec` checks the parsed document and returns a typed
+:class:`LadderSpec` (bad input is an :class:`InputError` naming the file and the key);
+:func:`expand_spec` turns it into runs. :func:`parse_spec` does both from the text.
+
 Format (every key optional except ``name`` and the sizes; see docs/ladder.md)::
 
     name = "demo"                       # the sweep; becomes the run table's `family`
@@ -44,10 +48,13 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError
 from ..expr import Expression
+from ..runs.schedules import SCHEDULES
 from .config import RunConfig
 from .sizing import (
     ModelShape,
@@ -68,7 +75,9 @@ MODEL_KEYS = {
     "params",
     "aspect",
 }
-BUDGET_KEYS = {"tokens_per_param", "tokens", "flops"}
+#: The kinds of budget, in the order error messages list them.
+BUDGET_KINDS = ("tokens_per_param", "tokens", "flops")
+BUDGET_KEYS = set(BUDGET_KINDS)
 #: Training knobs passed through to every run's config when the spec sets them.
 RUN_KNOBS = (
     "warmup",
@@ -90,9 +99,75 @@ TRAIN_KEYS = {
     "batch_size", "min_steps", "lr", "lr_multipliers", "schedule", "seeds", "seed", *RUN_KNOBS
 }  # fmt: skip
 CORPUS_KEYS = {"source", "val_fraction", "dtype"}
-VARIANT_KEYS = {"size", "tokens_per_param", "tokens", "schedules"}
+VARIANT_BUDGET_KINDS = ("tokens_per_param", "tokens")
+VARIANT_KEYS = {"size", "schedules", *VARIANT_BUDGET_KINDS}
 SIZE_KEYS = {"d_model", "n_layers", "n_heads", "params"}
 LR_NAMES = {"d_model", "n_layers", "params", "params_total", "tokens", "batch_size", "seq_len"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each run of a size trains, in one of three ways (``kind``).
+
+    ``tokens_per_param``: tokens = ratio x params, per size; ``tokens``: the same absolute
+    budgets for every size; ``flops``: IsoFLOP, tokens = C / (6 params).
+
+    Example:
+        >>> Budget("flops", (6e12,)).tokens_for(ModelShape(64, 2, 2, seq_len=64))
+        [10139519]
+    """
+
+    kind: str
+    values: tuple[float, ...]
+
+    def tokens_for(self, shape: ModelShape) -> list[int]:
+        n = non_embedding_params(shape)
+        if self.kind == "tokens_per_param":
+            return [int(v * n) for v in self.values]
+        if self.kind == "tokens":
+            return [int(v) for v in self.values]
+        return [int(c / (6.0 * n)) for c in self.values]
+
+
+@dataclass(frozen=True)
+class ScheduleVariant:
+    """One size and budget trained under several schedules, beside the main grid."""
+
+    shape: ModelShape
+    budget: Budget
+    schedules: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LadderSpec:
+    """A checked spec, every value typed: what :func:`expand_spec` turns into runs.
+
+    Example:
+        >>> spec = validate_spec({"name": "demo", "model": {"params": [1e5, 1e6]},
+        ...                       "budget": {"tokens_per_param": [20]}})
+        >>> spec.budget, [run.run_id.split("-")[1] for run in expand_spec(spec)]
+        (Budget(kind='tokens_per_param', values=(20,)), ['d64L2', 'd160L3'])
+    """
+
+    name: str  # the run table's `family`
+    # [model] and [budget]: the main grid, every size x every budget
+    shapes: tuple[ModelShape, ...]
+    budget: Budget | None  # None: only schedule variants
+    # [train]
+    batch_size: int
+    min_steps: int
+    lr: float | Expression  # a number, or a rule over LR_NAMES
+    lr_multipliers: tuple[float, ...]
+    schedule: str
+    seeds: tuple[int, ...]
+    run_knobs: dict[str, Any]  # the RUN_KNOBS the spec sets, as given
+    # [corpus]
+    corpus: str | None
+    val_fraction: float  # as given (an int stays one): run ids hash it
+    corpus_dtype: str | None
+    # [[schedule_variants]]
+    variants: tuple[ScheduleVariant, ...] = ()
+    source: str = "<spec>"  # the file, for error messages
 
 
 @dataclass
@@ -106,6 +181,9 @@ class Sweep:
     corpus_dtype: str | None = None
     source: str = ""
     text: str = field(default="", repr=False)
+
+
+# ---- validate: a parsed TOML document -> LadderSpec --------------------------------------
 
 
 def _check_keys(table: dict, allowed: set[str], where: str, file: str) -> None:
@@ -155,12 +233,23 @@ def _shape(size: dict, model: dict, file: str) -> ModelShape:
     )
 
 
-def _lr_for(rule, shape: ModelShape, tokens: int, batch: int, file: str) -> float:
+def _budget(table: dict, kinds: tuple[str, ...], where: str, file: str) -> Budget:
+    given = [k for k in kinds if k in table]
+    if len(given) != 1:
+        raise InputError(f"[{where}] needs exactly one of {', '.join(kinds)}", file=file)
+    kind = given[0]
+    return Budget(kind, tuple(_as_list(table[kind], kind, file)))
+
+
+def _lr_rule(rule, file: str) -> float | Expression:
     if isinstance(rule, (int, float)) and not isinstance(rule, bool):
         return float(rule)
     if not isinstance(rule, str):
         raise InputError("lr must be a number or a rule (a formula string)", file=file, column="lr")
-    expr = Expression(rule, what="lr rule")
+    try:
+        expr = Expression(rule, what="lr rule")
+    except InputError as exc:
+        raise InputError(exc.message, file=file, column="lr") from None
     extra = sorted(expr.names - LR_NAMES)
     if extra:
         raise InputError(
@@ -168,76 +257,10 @@ def _lr_for(rule, shape: ModelShape, tokens: int, batch: int, file: str) -> floa
             file=file,
             column="lr",
         )
-    env = {
-        "d_model": shape.d_model,
-        "n_layers": shape.n_layers,
-        "batch_size": batch,
-        "params": non_embedding_params(shape),
-        "tokens": tokens,
-        "seq_len": shape.seq_len,
-        "params_total": total_params(shape),
-    }
-    value = float(expr({k: float(v) for k, v in env.items()}))
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"lr rule gives {value} for d_model={shape.d_model}", file=file)
-    return value
+    return expr
 
 
-def _budgets(budget: dict, shape: ModelShape, file: str, where: str = "budget") -> list[int]:
-    _check_keys(
-        budget, BUDGET_KEYS | VARIANT_KEYS if where != "budget" else BUDGET_KEYS, where, file
-    )
-    given = [k for k in ("tokens_per_param", "tokens", "flops") if k in budget]
-    if len(given) != 1:
-        raise InputError(
-            f"[{where}] needs exactly one of tokens_per_param, tokens, flops", file=file
-        )
-    key = given[0]
-    n = non_embedding_params(shape)
-    values = _as_list(budget[key], key, file)
-    if key == "tokens_per_param":
-        return [int(v * n) for v in values]
-    if key == "tokens":
-        return [int(v) for v in values]
-    return [int(c / (6.0 * n)) for c in values]
-
-
-def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
-    """Expand spec text into runs; bad input raises :class:`InputError` naming the spot."""
-    try:
-        spec = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        m = re.search(r"line (\d+), column (\d+)", str(exc))
-        row = int(m.group(1)) if m else None
-        raise InputError(f"not valid TOML: {exc}", file=source, row=row) from None
-    _check_keys(spec, TOP_KEYS, "the spec", source)
-    name = spec.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise InputError(
-            'the spec needs name = "..." (letters, digits, _ . -)', file=source, column="name"
-        )
-    model, train = spec.get("model", {}), spec.get("train", {})
-    budget, corpus = spec.get("budget", {}), spec.get("corpus", {})
-    _check_keys(model, MODEL_KEYS, "model", source)
-    _check_keys(train, TRAIN_KEYS, "train", source)
-    _check_keys(corpus, CORPUS_KEYS, "corpus", source)
-    sizes = list(model.get("sizes", [])) + [
-        {"params": p} for p in _as_list(model.get("params", []), "params", source)
-    ]
-    if not sizes:
-        raise InputError("[model] needs sizes = [...] or params = [...]", file=source)
-    shapes = [_shape(s, model, source) for s in sizes]
-
-    seeds = train.get("seeds", [train.get("seed", 0)])
-    knobs = {k: train[k] for k in RUN_KNOBS if k in train}
-    base = {
-        "corpus": corpus.get("source"),
-        "val_fraction": corpus.get("val_fraction", 0.01),
-        "corpus_dtype": corpus.get("dtype"),
-        **knobs,
-    }
-    batch0, min_steps = int(train.get("batch_size", 32)), int(train.get("min_steps", 0))
-    lr_rule, schedule = train.get("lr", 3e-3), train.get("schedule", "cosine")
+def _lr_multipliers(train: dict, file: str) -> tuple[float, ...]:
     multipliers = train.get("lr_multipliers", [1.0])
     if (
         not isinstance(multipliers, list)
@@ -248,79 +271,183 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
     ):
         raise InputError(
             "lr_multipliers must be a list of positive numbers, e.g. [0.5, 1, 2]",
-            file=source,
+            file=file,
             column="lr_multipliers",
         )
+    return tuple(float(m) for m in multipliers)
 
-    batch_of: dict[ModelShape, int] = {}
 
-    def batch_for(shape: ModelShape, budgets: list[int]) -> int:
-        # One batch per size, so a size's budgets differ in steps only: halve it until the
-        # smallest budget of that size gets min_steps steps.
-        if shape not in batch_of:
-            batch = batch0
-            while batch > 1 and min(budgets) // (batch * shape.seq_len) < min_steps:
-                batch //= 2
-            batch_of[shape] = batch
-        return batch_of[shape]
-
-    def make(
-        shape: ModelShape, tokens: int, sched: str, seed: int, main: bool, scale: float = 1.0
-    ) -> RunConfig:
-        batch = batch_of[shape]
-        if tokens < batch * shape.seq_len:
+def _schedules(names, key: str, file: str) -> tuple[str, ...]:
+    names = names if isinstance(names, list) else [names]
+    for name in names:
+        if name not in SCHEDULES:
             raise InputError(
-                f"budget of {tokens} tokens is less than one batch for d_model={shape.d_model}"
-                f" (batch {batch} x seq_len {shape.seq_len})",
-                file=source,
+                f"unknown schedule {name!r}; known: {', '.join(SCHEDULES)}", file=file, column=key
             )
-        lr = scale * _lr_for(lr_rule, shape, tokens, batch, source)
-        try:
-            return RunConfig(
-                family=name,
-                shape=shape,
-                tokens=tokens,
-                batch_size=batch,
-                lr=lr,
-                schedule=sched,
-                seed=int(seed),
-                main_grid=main,
-                **base,
-            )
-        except TypeError as exc:
-            raise InputError(f"bad value in [train]: {exc}", file=source) from None
+    return tuple(names)
 
-    runs: list[RunConfig] = []
-    if budget:
-        for shape in shapes:
-            budgets = _budgets(budget, shape, source)
-            batch_for(shape, budgets)
-            for tokens in budgets:
-                for seed in seeds:
-                    for scale in multipliers:
-                        runs.append(make(shape, tokens, schedule, seed, True, float(scale)))
-    variants = spec.get("schedule_variants", [])
+
+def _seeds(train: dict, file: str) -> tuple[int, ...]:
+    key = "seeds" if "seeds" in train else "seed"
+    seeds = train.get("seeds", [train.get("seed", 0)])
+    if not isinstance(seeds, list) or not all(
+        isinstance(s, int) and not isinstance(s, bool) for s in seeds
+    ):
+        raise InputError("seeds must be a list of integers, e.g. [0, 1]", file=file, column=key)
+    return tuple(seeds)
+
+
+def _variant(table: dict, model: dict, file: str) -> ScheduleVariant:
+    _check_keys(table, VARIANT_KEYS, "schedule_variants", file)
+    return ScheduleVariant(
+        shape=_shape(table.get("size", {}), model, file),
+        budget=_budget(table, VARIANT_BUDGET_KINDS, "schedule_variants", file),
+        schedules=_schedules(table.get("schedules", list(SCHEDULES)), "schedules", file),
+    )
+
+
+def validate_spec(doc: dict, *, source: str = "<spec>") -> LadderSpec:
+    """Check a parsed spec (``tomllib.loads`` of the file) and type its values.
+
+    Bad input raises :class:`InputError` naming ``source`` and the key at fault.
+    """
+    _check_keys(doc, TOP_KEYS, "the spec", source)
+    name = doc.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise InputError(
+            'the spec needs name = "..." (letters, digits, _ . -)', file=source, column="name"
+        )
+    model, train = doc.get("model", {}), doc.get("train", {})
+    budget, corpus = doc.get("budget", {}), doc.get("corpus", {})
+    _check_keys(model, MODEL_KEYS, "model", source)
+    _check_keys(train, TRAIN_KEYS, "train", source)
+    _check_keys(corpus, CORPUS_KEYS, "corpus", source)
+    sizes = list(model.get("sizes", [])) + [
+        {"params": p} for p in _as_list(model.get("params", []), "params", source)
+    ]
+    if not sizes:
+        raise InputError("[model] needs sizes = [...] or params = [...]", file=source)
+    shapes = tuple(_shape(s, model, source) for s in sizes)
+    if budget:  # an empty [budget] is no budget: the spec may have variants only
+        _check_keys(budget, BUDGET_KEYS, "budget", source)
+    variants = doc.get("schedule_variants", [])
     if not isinstance(variants, list):
         raise InputError(
             "schedule_variants must be an array of tables [[schedule_variants]]", file=source
         )
-    for v in variants:
-        _check_keys(v, VARIANT_KEYS, "schedule_variants", source)
-        shape = _shape(v.get("size", {}), model, source)
-        scheds = v.get("schedules", ["cosine", "wsd", "constant"])
-        budgets = _budgets({k: v[k] for k in v if k in BUDGET_KEYS}, shape, source)
-        batch_for(shape, budgets)
-        for tokens in budgets:
-            for sched in scheds:
-                for seed in seeds:
-                    run = make(shape, tokens, sched, seed, False)
-                    if sched != schedule:
-                        run.family = f"{name}-{sched}"
-                        run.run_id = run.default_run_id()
-                    runs.append(run)
+    return LadderSpec(
+        name=name,
+        shapes=shapes,
+        budget=_budget(budget, BUDGET_KINDS, "budget", source) if budget else None,
+        batch_size=int(train.get("batch_size", 32)),
+        min_steps=int(train.get("min_steps", 0)),
+        lr=_lr_rule(train.get("lr", 3e-3), source),
+        lr_multipliers=_lr_multipliers(train, source),
+        schedule=_schedules(train.get("schedule", "cosine"), "schedule", source)[0],
+        seeds=_seeds(train, source),
+        run_knobs={k: train[k] for k in RUN_KNOBS if k in train},
+        corpus=corpus.get("source"),
+        val_fraction=corpus.get("val_fraction", 0.01),
+        corpus_dtype=corpus.get("dtype"),
+        variants=tuple(_variant(v, model, source) for v in variants),
+        source=source,
+    )
+
+
+# ---- expand: LadderSpec -> runs -------------------------------------------------------------
+
+
+def _lr_for(spec: LadderSpec, shape: ModelShape, tokens: int, batch: int) -> float:
+    if not isinstance(spec.lr, Expression):
+        return spec.lr
+    env = {
+        "d_model": shape.d_model,
+        "n_layers": shape.n_layers,
+        "batch_size": batch,
+        "params": non_embedding_params(shape),
+        "tokens": tokens,
+        "seq_len": shape.seq_len,
+        "params_total": total_params(shape),
+    }
+    value = float(spec.lr({k: float(v) for k, v in env.items()}))
+    if not (math.isfinite(value) and value > 0):
+        raise InputError(f"lr rule gives {value} for d_model={shape.d_model}", file=spec.source)
+    return value
+
+
+def _batch_for(spec: LadderSpec, shape: ModelShape, budgets: list[int]) -> int:
+    # One batch per size, so a size's budgets differ in steps only: halve it until the
+    # smallest budget of that size gets min_steps steps.
+    batch = spec.batch_size
+    while batch > 1 and min(budgets) // (batch * shape.seq_len) < spec.min_steps:
+        batch //= 2
+    return batch
+
+
+def _run(
+    spec: LadderSpec,
+    shape: ModelShape,
+    tokens: int,
+    batch: int,
+    schedule: str,
+    seed: int,
+    lr_scale: float = 1.0,
+) -> RunConfig:
+    if tokens < batch * shape.seq_len:
+        raise InputError(
+            f"budget of {tokens} tokens is less than one batch for d_model={shape.d_model}"
+            f" (batch {batch} x seq_len {shape.seq_len})",
+            file=spec.source,
+        )
+    try:
+        return RunConfig(
+            family=spec.name,
+            shape=shape,
+            tokens=tokens,
+            batch_size=batch,
+            lr=lr_scale * _lr_for(spec, shape, tokens, batch),
+            schedule=schedule,
+            seed=seed,
+            corpus=spec.corpus,
+            val_fraction=spec.val_fraction,
+            corpus_dtype=spec.corpus_dtype,
+            **spec.run_knobs,
+        )
+    except TypeError as exc:
+        raise InputError(f"bad value in [train]: {exc}", file=spec.source) from None
+    except InputError as exc:  # RunConfig's own checks, which know no file
+        raise InputError(exc.message, file=spec.source, column=exc.column) from None
+
+
+def expand_spec(spec: LadderSpec) -> list[RunConfig]:
+    """The runs of a checked spec: the grid, then the schedule variants, each run once.
+
+    The grid is every size x budget x seed x LR multiple. A size trains with one batch size
+    (the first budgets seen for it decide, see ``min_steps``); a variant equal to a grid run
+    is that run.
+    """
+    batch_of: dict[ModelShape, int] = {}
+    runs: list[RunConfig] = []
+    if spec.budget:
+        for shape in spec.shapes:
+            budgets = spec.budget.tokens_for(shape)
+            batch = batch_of.setdefault(shape, _batch_for(spec, shape, budgets))
+            for tokens, seed, scale in product(budgets, spec.seeds, spec.lr_multipliers):
+                runs.append(_run(spec, shape, tokens, batch, spec.schedule, seed, lr_scale=scale))
+    for variant in spec.variants:
+        budgets = variant.budget.tokens_for(variant.shape)
+        batch = batch_of.setdefault(variant.shape, _batch_for(spec, variant.shape, budgets))
+        for tokens, schedule, seed in product(budgets, variant.schedules, spec.seeds):
+            run = _run(spec, variant.shape, tokens, batch, schedule, seed)
+            run.main_grid = False
+            if schedule != spec.schedule:
+                run.family = f"{spec.name}-{schedule}"
+                run.run_id = run.default_run_id()
+            runs.append(run)
     if not runs:
         raise InputError(
-            "the spec expands to no runs: give [budget] or [[schedule_variants]]", file=source
+            "the spec expands to no runs: give [budget] or [[schedule_variants]]",
+            file=spec.source,
         )
     unique: dict[str, RunConfig] = {}
     for r in runs:  # a variant equal to a grid run is the same run: train it once
@@ -329,18 +456,43 @@ def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
             unique[key].main_grid = unique[key].main_grid or r.main_grid
         else:
             unique[key] = r
+    return list(unique.values())
+
+
+def parse_spec(text: str, *, source: str = "<spec>") -> Sweep:
+    """Expand spec text into runs; bad input raises :class:`InputError` naming the spot.
+
+    Example:
+        >>> sweep = parse_spec('''
+        ... name = "demo"
+        ... [model]
+        ... sizes = [{d_model = 64, n_layers = 2}]
+        ... [budget]
+        ... tokens = [1e7, 2e7]
+        ... ''')
+        >>> [run.steps for run in sweep.runs]
+        [1220, 2441]
+    """
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+), column (\d+)", str(exc))
+        row = int(m.group(1)) if m else None
+        raise InputError(f"not valid TOML: {exc}", file=source, row=row) from None
+    spec = validate_spec(doc, source=source)
     return Sweep(
-        name=name,
-        runs=list(unique.values()),
-        corpus=corpus.get("source"),
-        val_fraction=float(corpus.get("val_fraction", 0.01)),
-        corpus_dtype=corpus.get("dtype"),
+        name=spec.name,
+        runs=expand_spec(spec),
+        corpus=spec.corpus,
+        val_fraction=float(spec.val_fraction),
+        corpus_dtype=spec.corpus_dtype,
         source=source,
         text=text,
     )
 
 
 def load_spec(path: str | Path) -> Sweep:
+    """Read and expand a spec file (see :func:`parse_spec`)."""
     path = Path(path)
     try:
         text = path.read_text()

@@ -1,4 +1,4 @@
-"""Shared pieces of the ladder tests: a tiny spec over a small, fixed corpus; a fault hook; a fit."""
+"""Shared pieces of the ladder tests: a tiny spec over a small corpus; a fault hook; a law fit."""
 
 from __future__ import annotations
 

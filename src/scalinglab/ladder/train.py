@@ -239,12 +239,12 @@ def train_run(
 ) -> dict:
     """Train (or resume, or skip if finished) one run; return its ``result.json`` content.
 
-    Example:
-        >>> from scalinglab.ladder.sizing import ModelShape               # doctest: +SKIP
-        >>> cfg = RunConfig(family="demo", shape=ModelShape(32, 1, 2, seq_len=32),
-        ...                 tokens=8 * 32 * 100, batch_size=8)            # doctest: +SKIP
-        >>> train_run(cfg, "runs/demo", device="cpu")["status"]           # doctest: +SKIP
-        'done'
+    Example (a few seconds on a CPU)::
+
+        shape = ModelShape(d_model=32, n_layers=1, n_heads=2, seq_len=32)
+        cfg = RunConfig(family="demo", shape=shape, tokens=8 * 32 * 100, batch_size=8,
+                        corpus="texts/")  # a folder of text files (default: Python's source)
+        train_run(cfg, "runs/demo")["final_val_loss"]  # the run table: runs/demo/rows.csv
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -333,9 +333,8 @@ def train_run(
     final_val = None
     if status == "done":
         final_val = evaluate(model, batches, 2 * cfg.batch_size, autocast, final=True)
-    train_tail = [r.value for r in rows if r.metric == "train_loss"][
-        -max(1, min(20, steps // 20)) :
-    ]
+    logged = [r.value for r in rows if r.metric == "train_loss"]
+    train_tail = logged[-max(1, min(20, steps // 20)) :]  # less noisy than the last step alone
     result = {
         "run_id": cfg.run_id,
         "status": status,

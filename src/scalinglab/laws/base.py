@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..expr import Expression
+from ..expr import Expression, shorten
 from .formula import Decomposition, decompose
 
 #: Starting values for exponents when a law does not give its own grid.
@@ -106,6 +106,11 @@ class Law:
     ) -> Law:
         """Make a law from a formula; every name that is not a variable is a parameter."""
         expression = Expression(formula, what="law formula")
+        if expression.is_condition:
+            raise InputError(
+                f"law formula {shorten(formula)} is a condition (a comparison, and, or, not), "
+                "not a number"
+            )
         variables = tuple(variables)
         unknown_vars = set(variables) - expression.names
         if unknown_vars:

@@ -271,6 +271,15 @@ def test_a_comparison_is_not_a_law():
     )
 
 
+def test_a_law_infinite_everywhere_is_refused():
+    with pytest.raises(InputError) as caught:
+        sl.fit(RUNS, "E + A*params**1e308", bootstrap=0)
+    assert str(caught.value) == (
+        "law 'E + A*params**1e308' has no finite value on these data at any starting point "
+        "(1 tried): a term overflows or is undefined"
+    )
+
+
 def test_the_dead_out_argument_no_longer_changes_the_fit():
     # It used to overwrite params with log(params): E = 1.15, A = 2.09, alpha = 0.1.
     with pytest.raises(InputError, match=re.escape("log() takes 1 argument, got 2")):
@@ -293,6 +302,11 @@ CLI_CASES = {
     "text times 10**10 in --where": (
         ["fit", "--law", LAW, "--where", "'a'*10**10 == 'b'"],
         f"where \"'a'*10**10 == 'b'\": {TEXT_IN_ARITHMETIC}",
+    ),
+    "params**1e308": (
+        ["fit", "--law", "E + A*params**1e308"],
+        "law 'E + A*params**1e308' has no finite value on these data at any starting point "
+        "(1 tried): a term overflows or is undefined",
     ),
     "+ 1e400": (
         ["fit", "--law", f"{LAW} + 1e400"],

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scalinglab as sl  # noqa: E402
 from epoch_reference import GRID, fit_epoch_style  # noqa: E402
-from scalinglab.fitting.api import build_problem  # noqa: E402
 from scalinglab.fitting.backtest import backtest  # noqa: E402
+from scalinglab.fitting.data import build_problem  # noqa: E402
 from scalinglab.fitting.engine import best_fit, bootstrap_weights, refit_many  # noqa: E402
 from scalinglab.laws import get_law  # noqa: E402
 from scalinglab.synthetic import chinchilla_grid, random_chinchilla_truth, simulate  # noqa: E402

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 import scalinglab as sl
-from scalinglab.report import build_report
+from scalinglab.analysis import analyse
+from scalinglab.report import render_report
 
 FLAGS = [
     "--headless",
@@ -72,7 +73,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def report_file(shared_data, tmp_path_factory) -> Path:
     runs = sl.read_runs(shared_data / "chinchilla_epoch.csv")
-    report = build_report(runs, where="value < 3.42", bootstrap=50, flops=[5.76e23])
+    report = render_report(analyse(runs, where="value < 3.42", bootstrap=50, flops=[5.76e23]))
     return report.write(tmp_path_factory.mktemp("browser") / "report.html")
 
 

@@ -172,10 +172,10 @@ def test_a_missing_store_is_one_line_saying_to_init(tmp_path):
 
 
 def test_report_reads_the_store_when_given_no_files(store, write_file, tmp_path, monkeypatch):
-    from scalinglab.report import build
+    from scalinglab.report import render
 
     monkeypatch.setattr(
-        build, "figure_html", lambda fig, fig_id, caption, **kw: f'<figure id="{fig_id}"></figure>'
+        render, "figure_html", lambda fig, fig_id, caption, **kw: f'<figure id="{fig_id}"></figure>'
     )
     invoke(
         "import",

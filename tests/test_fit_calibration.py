@@ -142,10 +142,11 @@ def test_cli_fit_calibrate_and_predict(drifting_runs, tmp_path):
 
 
 def test_report_says_its_intervals_are_calibrated(drifting_runs):
-    from scalinglab.report import build_report
+    from scalinglab.analysis import analyse
+    from scalinglab.report import render_report
 
-    report = build_report(
+    report = render_report(analyse(
         drifting_runs, "chinchilla", bootstrap=30, calibrate=True, holdout=None,
         at=[{"params": 1e10, "tokens": 2e11}],
-    )  # fmt: skip
+    ))  # fmt: skip
     assert "Calibrated: prediction intervals widened from 3 nested backtests" in report.html

@@ -4,15 +4,13 @@ Residuals along a training curve are correlated (a run drifts above or below the
 while), so resampling single checkpoints gives intervals far too narrow.
 """
 
-import importlib
-
 import numpy as np
 import pandas as pd
 
 import scalinglab as sl
+from scalinglab.fitting import estimate
 from scalinglab.fitting.engine import block_bootstrap_weights, bootstrap_weights
 
-api = importlib.import_module("scalinglab.fitting.api")
 STEPS = np.arange(100, 5001, 100)
 
 
@@ -57,7 +55,7 @@ def test_single_run_intervals_cover_the_truth_under_correlated_noise(monkeypatch
     # measured over 40 seeds: blocks 0.975 (nominal 0.95), single checkpoints 0.75
     assert alpha_coverage(range(40)) >= 0.85
     monkeypatch.setattr(  # single checkpoints resampled, as before blocks
-        api, "block_bootstrap_weights",
+        estimate, "block_bootstrap_weights",
         lambda order, n, rng: bootstrap_weights(np.arange(len(order)), n, rng),
     )  # fmt: skip
     assert alpha_coverage(range(40)) < 0.85

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from scalinglab.cli_ladder import ladder_app
+from scalinglab.cli.ladder import app as ladder_app
 from scalinglab.errors import InputError
 from scalinglab.ladder.presets import PRESETS, preset
 from scalinglab.ladder.sizing import non_embedding_params
@@ -224,7 +224,7 @@ def test_importing_the_ladder_and_its_cli_does_not_import_torch():
     from pathlib import Path
 
     code = (
-        "import sys, scalinglab, scalinglab.ladder, scalinglab.cli_ladder; "
+        "import sys, scalinglab, scalinglab.ladder, scalinglab.cli.ladder; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     src = str(Path(__file__).resolve().parents[1] / "src")

@@ -12,7 +12,7 @@ torch.set_num_threads(1)  # tiny models: threads only add contention (xdist, Ray
 
 import ladder_helpers  # noqa: E402
 from ladder_helpers import TINY_SPEC, CrashAfter, SimulatedKill, fit_chinchilla  # noqa: E402
-from scalinglab.cli_ladder import ladder_app  # noqa: E402
+from scalinglab.cli.ladder import app as ladder_app  # noqa: E402
 from scalinglab.ladder.config import RunConfig  # noqa: E402
 from scalinglab.ladder.spec import Sweep, parse_spec  # noqa: E402
 from scalinglab.ladder.sweep import run_sweep  # noqa: E402

@@ -214,7 +214,7 @@ def test_plan_tokens_to_target_from_the_cli(fit_file):
         (["--flops", "lots"], "error: --flops 'lots': expected a number such as 5.76e23 or 70B"),
         (
             [],
-            "error: plan needs a question: --flops C, --target-loss L, or --params N with --tokens D or --target-loss L",
+            "error: plan needs a question: --flops, --target-loss, or --params with --tokens or --target-loss",
         ),
         (["--flops", "1e22", "--gpu", "z80"], "error: unknown accelerator 'z80'"),
     ],

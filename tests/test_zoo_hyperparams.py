@@ -147,7 +147,7 @@ def test_lr_sweep_and_hparams_cli(tmp_path, write_file):
     )
     assert result.exit_code == 0 and "0.001632" in result.stdout
     bad = CliRunner().invoke(app, ["hparams", "--params", "-1", "--tokens", "1B"])
-    assert bad.exit_code == 2 and "--params '-1': must be positive" in bad.stderr
+    assert bad.exit_code == 2 and "--params '-1': expected a positive number" in bad.stderr
 
 
 def test_lr_sweep_vertex_stays_local_next_to_a_divergence_cliff():

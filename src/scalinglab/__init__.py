@@ -24,6 +24,7 @@ from .errors import InputError
 #: Public names and the module each is read from, on first use (PEP 562).
 _EXPORTS = {
     "FitOptions": "fitting.options",
+    "analyse": "analysis",
     "FitResult": "fitting.result",
     "Law": "laws.base",
     "RunTable": "runs.table",
@@ -35,10 +36,15 @@ _EXPORTS = {
     "read_runs": "runs.readers",
 }
 _SUBPACKAGES = {
-    "compare", "downstream", "fitting", "ladder", "laws", "planning", "report", "runs", "synthetic",
+    "analysis", "compare", "downstream", "fitting", "ladder", "laws", "planning", "report", "runs",
+    "synthetic",
 }  # fmt: skip
+#: Names whose results have views (a FitResult's ``plot()`` and Jupyter display) that the
+#: report layer registers: the package root, above every layer, loads it with them.
+_WITH_VIEWS = {"FitResult", "analyse", "backtest", "fit", "plan"}
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .analysis import analyse
     from .fitting.api import fit
     from .fitting.backtest import backtest
     from .fitting.options import FitOptions
@@ -53,6 +59,8 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:  # PEP 562
     if name in _EXPORTS:
         value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        if name in _WITH_VIEWS:
+            from . import report  # noqa: F401  (registers a FitResult's views)
         globals()[name] = value  # later lookups skip this function
         return value
     if name in _SUBPACKAGES:
@@ -64,4 +72,18 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS, *_SUBPACKAGES])
 
 
-__all__ = ["InputError", "__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "FitOptions",
+    "FitResult",
+    "InputError",
+    "Law",
+    "RunTable",
+    "__version__",
+    "analyse",
+    "backtest",
+    "fit",
+    "get_law",
+    "law_names",
+    "plan",
+    "read_runs",
+]

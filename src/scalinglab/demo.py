@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .fitting.options import FitOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class DemoData:
     path: Path
     description: str
-    fit_options: dict[str, Any]
+    fit_options: FitOptions
     backtest_holdout: str
 
 
@@ -34,7 +35,7 @@ def find_demo_data() -> DemoData:
             ladder,
             "the project's own ladder of small GPTs trained on one H100 (data/ladder/): final "
             "validation loss of the main cosine grid, 6 sizes x 3 token budgets",
-            {"y": "val_loss", "family": "gpu-ladder", "calibrate": True},
+            FitOptions(y="val_loss", family="gpu-ladder", calibrate=True),
             "largest:1",
         )
     shared = Path(os.environ.get("SCALINGLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -44,7 +45,7 @@ def find_demo_data() -> DemoData:
             chinchilla,
             "Epoch AI's extraction of Chinchilla's 245 runs (../shared/data/), without the five "
             "highest-loss runs, as Epoch did; the bundled ladder data are not built yet",
-            {"where": "value < 3.42", "calibrate": True},
+            FitOptions(where="value < 3.42", calibrate=True),
             "largest:2",
         )
     raise InputError(
@@ -63,9 +64,10 @@ class DemoResult:
 
 def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = None) -> DemoResult:
     """Import, fit, backtest, plan and report on the demo data; write the results under ``out_dir``."""
+    from .analysis import analyse
     from .fitting.api import fit
     from .fitting.backtest import backtest
-    from .report import build_report
+    from .report import render_report
     from .runs.store import Store
 
     data = find_demo_data()
@@ -88,15 +90,16 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
         f"data: {data.description}: {len(runs)} rows from {data.path} "
         f"({imported.rows_added} new in the store {store.path})"
     )
-    fitted = fit(runs, "chinchilla", progress=progress, **data.fit_options)
+    fitted = fit(runs, "chinchilla", data.fit_options, progress=progress)
     fit_id = store.save_fit(
-        fitted.to_json(), data_hash=runs.data_hash(), law="chinchilla", options=data.fit_options
-    )
+        fitted.to_json(), data_hash=runs.data_hash(), law="chinchilla",
+        options=_stored_options(data.fit_options),
+    )  # fmt: skip
     result.outputs["fit"] = fitted.save(out_dir / "fit.json")
     result.lines.append(fitted.summary())
     result.lines.append(f"fit saved in the store as fit {fit_id}")
     bt = backtest(
-        runs, "chinchilla", holdout=data.backtest_holdout, progress=progress, **data.fit_options
+        runs, "chinchilla", data.fit_options, holdout=data.backtest_holdout, progress=progress
     )
     (out_dir / "backtest.json").write_text(json.dumps(bt.to_json(), indent=1, default=float))
     result.outputs["backtest"] = out_dir / "backtest.json"
@@ -110,11 +113,8 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
         f"(90% interval of the law {row['lo']:.4f}..{row['hi']:.4f}; "
         f"of a run, calibrated {row['pred_lo']:.4f}..{row['pred_hi']:.4f})"
     )
-    report = build_report(
-        runs, fits=[fitted], backtests=[bt], at=[hi], where=data.fit_options.get("where"),
-        y=data.fit_options.get("y"), family=data.fit_options.get("family"),
-        title=f"scalinglab demo: {data.path.name}", progress=progress,
-    )  # fmt: skip
+    analysis = analyse(runs, "chinchilla", data.fit_options, fits=[fitted], backtests=[bt], at=[hi])
+    report = render_report(analysis, title=f"scalinglab demo: {data.path.name}", progress=progress)
     result.outputs["report"] = report.write(out_dir / "report.html").resolve()
     plan = next((a for a in report.answers[0]["allocations"] if "error" not in a), None)
     if plan is not None:
@@ -132,3 +132,9 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
         "outputs": {k: str(v) for k, v in result.outputs.items()},
     }
     return result
+
+
+def _stored_options(options: FitOptions) -> dict[str, Any]:
+    """The options a user set (those that differ from the defaults), as the store records them."""
+    default = FitOptions().to_json()
+    return {k: v for k, v in options.to_json().items() if v != default[k]}

@@ -2,9 +2,22 @@
 
 An :class:`InputError` is bad input: the CLI prints its one-line message on stderr and exits
 with code 2. Everything else is a bug and keeps its traceback.
+
+Library code names the *argument* at fault (``option="flops"``, or ```flops``` in backticks
+inside the message), never a command-line flag: the CLI renders it as ``--flops``
+(:meth:`InputError.for_cli`), Python callers see ``flops``.
 """
 
 from __future__ import annotations
+
+import re
+
+#: An argument named in a message: `flops` (rendered --flops by the CLI).
+_ARGUMENT = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def _spell(name: str, flag: bool) -> str:
+    return "--" + name.replace("_", "-") if flag else name
 
 
 class InputError(ValueError):
@@ -22,14 +35,29 @@ class InputError(ValueError):
         file: str | None = None,
         row: int | None = None,
         column: str | None = None,
+        option: str | None = None,
     ) -> None:
         self.message = message
         self.file = file
         self.row = row
         self.column = column
+        self.option = option
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    def for_cli(self) -> str:
+        """The message with the argument at fault spelled as its flag (``flops`` -> ``--flops``).
+
+        Example:
+            >>> InputError("must be positive, got -1", option="target_loss").for_cli()
+            '--target-loss must be positive, got -1'
+            >>> str(InputError("must be positive, got -1", option="target_loss"))
+            'target_loss must be positive, got -1'
+            >>> InputError("needs `target_loss` or `flops`").for_cli()
+            'needs --target-loss or --flops'
+        """
+        return self._render(flag=True)
+
+    def _render(self, flag: bool = False) -> str:
         where = []
         if self.file:
             where.append(str(self.file))
@@ -37,4 +65,7 @@ class InputError(ValueError):
             where.append(f"row {self.row}")
         if self.column is not None:
             where.append(f"column '{self.column}'")
-        return ": ".join([*where, self.message])
+        message = _ARGUMENT.sub(lambda m: _spell(m.group(1), flag), self.message)
+        if self.option:  # "flops must be positive" reads as a sentence, "--flops ..." too
+            message = f"{_spell(self.option, flag)} {message}"
+        return ": ".join([*where, message])

@@ -19,21 +19,24 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.api import fit as fit_law
-from ..fitting.api import select
+from ..fitting.data import select
+from ..fitting.options import FitOptions
 from ..fitting.result import FitResult
 from ..laws.base import Law
 from ..laws.overtrain import resolve as resolve_overtrain
 from ..laws.zoo import get_law
-from ..planning.allocation import N_RANGE, FlopsModel, as_flops_model
-from ..planning.replicates import ParameterSets, interval, minimize_1d, parameter_sets
+from ..planning.allocation import FlopsModel, as_flops_model, optimal_path
+from ..planning.replicates import ParameterSets, interval, parameter_sets
 from ..runs import RunTable
 from .joint import indicator, joint_law
 
@@ -60,28 +63,30 @@ def fit_families(
     runs: Any,
     families: list[str],
     law: str | Law = "chinchilla",
+    options: FitOptions | Mapping[str, Any] | None = None,
     *,
     shared_exponents: bool = False,
-    y: str | None = None,
-    where: str | None = None,
-    bootstrap: int = 200,
-    seed: int = 0,
-    **fit_options: Any,
+    progress: Any = None,
+    **option_values: Any,
 ) -> FamilyFits:
-    """Fit each family (or all jointly with shared exponents)."""
+    """Fit each family (or all jointly with shared exponents).
+
+    ``options`` (or keywords, see :class:`~scalinglab.fitting.options.FitOptions`) apply to
+    every family; family ``i`` of separate fits is bootstrapped with seed ``seed + i``.
+    """
+    opts = FitOptions.of(options, **option_values)
     if len(families) < 2:
-        raise InputError("compare needs at least two --family")
+        raise InputError("compare needs at least two families (`family`)")
     if len(set(families)) != len(families):
-        raise InputError(f"--family given twice: {', '.join(families)}")
-    table = select(runs, family=families, where=where)
+        raise InputError(f"`family` given twice: {', '.join(families)}")
+    table = select(runs, family=families, where=opts.where)
     base = get_law(resolve_overtrain(law), columns=table.variables())
+    opts = opts.replace(family=None, where=None)  # the table is selected already
     smallest = float(table.df["flops"].min())
     warnings: list[str] = []
     if not shared_exponents:
         fits = {
-            f: fit_law(
-                table, base, y=y, family=f, bootstrap=bootstrap, seed=seed + i, **fit_options
-            )
+            f: fit_law(table, base, opts.replace(family=f, seed=opts.seed + i), progress=progress)
             for i, f in enumerate(families)
         }
         sets = {f: parameter_sets(fit) for f, fit in fits.items()}
@@ -93,7 +98,7 @@ def fit_families(
     for i, f in enumerate(families):
         df[indicator(i)] = (df["family"] == f).astype(float)
     combined = RunTable(df, table.source, table.notes)
-    result = fit_law(combined, joint, y=y, bootstrap=bootstrap, seed=seed, **fit_options)
+    result = fit_law(combined, joint, opts, progress=progress)
     all_sets = parameter_sets(result)
     sets = {}
     for i, f in enumerate(families):
@@ -107,15 +112,12 @@ def fit_families(
 
 
 # -- quality at a budget ---------------------------------------------------------------------
-def _is_chinchilla_form(law: Law) -> bool:
-    return law.formula.replace(" ", "") == "E+A*params**-alpha+B*tokens**-beta"
-
-
 def loss_curve(sets: ParameterSets, flops: np.ndarray, model: FlopsModel) -> np.ndarray:
     """Predicted loss at each budget for every parameter set: (S, len(flops)).
 
-    For a law of params and tokens, the loss of the compute-optimal model at each budget; for a
-    law of flops alone, the law itself.
+    For a law of params and tokens, the loss of the compute-optimal model at each budget
+    (:func:`scalinglab.planning.allocation.optimal_path`, NaN where the law has no optimum);
+    for a law of flops alone, the law itself.
     """
     law = sets.law
     flops = np.asarray(flops, dtype=float).reshape(-1)
@@ -127,26 +129,8 @@ def loss_curve(sets: ParameterSets, flops: np.ndarray, model: FlopsModel) -> np.
             f"compare needs a law of params and tokens, or of flops alone; law {law.name!r} is a "
             f"function of {', '.join(law.variables)}"
         )
-    if _is_chinchilla_form(law) and model.is_default:
-        v = sets.values
-        a, b = v["alpha"], v["beta"]
-        with np.errstate(all="ignore"):
-            g = (a * v["A"] / (b * v["B"])) ** (1 / (a + b))  # Hoffmann et al. eq. 4, as in plan
-            n = g * (flops[None, :] / 6) ** (b / (a + b))
-        d = (flops[None, :] / 6) / n
-        return np.asarray(sets.evaluate({"params": n, "tokens": d}), dtype=float)
-    out = np.empty((sets.size, len(flops)))
-    for j, c in enumerate(flops):
-
-        def phi(log_n: np.ndarray, c: float = c) -> np.ndarray:
-            n = np.exp(log_n)
-            return sets.evaluate({"params": n, "tokens": model.tokens_for(n, c)})
-
-        _, best, interior = minimize_1d(
-            phi, math.log(N_RANGE[0]), math.log(min(N_RANGE[1], c)), sets.size
-        )
-        out[:, j] = np.where(interior, best, np.nan)
-    return out
+    path = optimal_path(sets, flops, model)
+    return np.where(path.interior, path.loss, np.nan)
 
 
 # -- the comparison --------------------------------------------------------------------------
@@ -211,7 +195,9 @@ def crossover(
 
 
 @dataclass
-class Comparison:
+class Comparison(Answer):
+    """Which family wins at a scale, with what probability, and where their laws cross."""
+
     law: str
     families: list[str]
     scale: float | None
@@ -224,6 +210,15 @@ class Comparison:
     flops_of: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     hours: Comparison | None = None  # the same comparison in accelerator-hours
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        at = "" if self.scale is None else f" at {self.scale:.3g} {self.unit}"
+        return f"{self.law}: {', '.join(self.families)}{at}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per family: loss at the scale, its interval, its probability of being best."""
+        return comparison_table(self)
 
     @property
     def winner(self) -> str | None:
@@ -263,14 +258,14 @@ class Comparison:
 def _rates(fams: list[str], throughput: dict[str, float]) -> dict[str, float]:
     missing = [f for f in fams if f not in throughput]
     if missing:
-        raise InputError(f"--throughput needs every family; missing {', '.join(missing)}")
+        raise InputError(f"`throughput` needs every family; missing {', '.join(missing)}")
     for f, v in throughput.items():
         if f not in fams:
             raise InputError(
-                f"--throughput {f}: not one of the compared families ({', '.join(fams)})"
+                f"`throughput` {f}: not one of the compared families ({', '.join(fams)})"
             )
         if not v > 0:
-            raise InputError(f"--throughput {f}={v:g}: must be positive FLOP/s")
+            raise InputError(f"`throughput` {f}={v:g}: must be positive FLOP/s")
     return {f: throughput[f] * 3600.0 for f in fams}
 
 
@@ -360,7 +355,7 @@ def compare_families(
         )
     if flops is None:
         if by_hours is None:
-            raise InputError("compare needs --flops C (or --hours H with --throughput)")
+            raise InputError("compare needs `flops` (or `hours` with `throughput`)")
         by_hours.warnings = list(fits.warnings) + by_hours.warnings
         return by_hours
     result = _compare(fits, flops, ones, "flops", model, search_range, interval)
@@ -373,19 +368,17 @@ def compare(
     runs: Any,
     families: list[str],
     law: str | Law = "chinchilla",
+    options: FitOptions | Mapping[str, Any] | None = None,
     *,
     flops: float | None = None,
     hours: float | None = None,
     throughput: dict[str, float] | None = None,
     shared_exponents: bool = False,
-    y: str | None = None,
-    where: str | None = None,
-    bootstrap: int = 200,
-    seed: int = 0,
     flops_model: str | FlopsModel | None = None,
     search_range: tuple[float, float] | None = None,
     interval: float = 0.9,
-    **fit_options: Any,
+    progress: Any = None,
+    **option_values: Any,
 ) -> Comparison:
     """Fit the families and compare them: winner at the budget, its probability, crossovers.
 
@@ -395,12 +388,12 @@ def compare(
         >>> c.winner, c.p_best                                                                # doctest: +SKIP
     """
     if flops is None and hours is None:
-        raise InputError("compare needs --flops C (or --hours H with --throughput)")
+        raise InputError("compare needs `flops` (or `hours` with `throughput`)")
     if hours is not None and throughput is None:
-        raise InputError("--hours needs --throughput FAMILY=FLOP/s for every family")
+        raise InputError("`hours` needs `throughput` (FLOP/s) for every family")
     fitted = fit_families(
-        runs, families, law, shared_exponents=shared_exponents, y=y, where=where,
-        bootstrap=bootstrap, seed=seed, **fit_options,
+        runs, families, law, options, shared_exponents=shared_exponents, progress=progress,
+        **option_values,
     )  # fmt: skip
     return compare_families(
         fitted, flops=flops, hours=hours, throughput=throughput, flops_model=flops_model,

@@ -348,12 +348,44 @@ def _solve_passive(gram: np.ndarray, rhs: np.ndarray, passive: np.ndarray) -> np
 # -- local search: batched Levenberg-Marquardt with Huber IRLS weights ----------------------
 
 
+#: Why a local search stopped, scipy's ``status``/``message`` habit: codes <= 1 are converged.
+STATUS_MESSAGES = {
+    0: "converged: the objective's relative decrease fell below the tolerance",
+    1: "converged: no step lowers the objective and the model predicts no further decrease",
+    2: "not converged: the iteration limit was reached",
+    3: "not converged: no step lowers the objective, yet the gradient is not small (stalled)",
+    4: "not converged: the objective is not finite",
+}
+RUNNING = -1
+
+
 @dataclass
 class LMResult:
     u: np.ndarray  # (S, k)
     objective: np.ndarray  # (S,)
-    converged: np.ndarray  # (S,) bool
+    status: np.ndarray  # (S,) int, a key of STATUS_MESSAGES
     iterations: int
+
+    @property
+    def converged(self) -> np.ndarray:
+        """(S,) bool: the rows whose search converged (status 0 or 1)."""
+        return (self.status >= 0) & (self.status <= 1)
+
+    def message(self, i: int = 0) -> str:
+        """Why row ``i``'s search stopped."""
+        return STATUS_MESSAGES[int(self.status[i])]
+
+    def take(self, rows: slice | np.ndarray) -> LMResult:
+        return LMResult(self.u[rows], self.objective[rows], self.status[rows], self.iterations)
+
+    @classmethod
+    def concatenate(cls, parts: list[LMResult]) -> LMResult:
+        return cls(
+            u=np.concatenate([p.u for p in parts]),
+            objective=np.concatenate([p.objective for p in parts]),
+            status=np.concatenate([p.status for p in parts]),
+            iterations=max(p.iterations for p in parts),
+        )
 
 
 def levenberg_marquardt(
@@ -373,7 +405,7 @@ def levenberg_marquardt(
     S, k = u.shape
     lam = np.full(S, 1e-3)
     done = np.zeros(S, dtype=bool)
-    converged = np.zeros(S, dtype=bool)
+    status = np.full(S, RUNNING)
     w = np.broadcast_to(np.asarray(weights, dtype=float), (S, problem.y.shape[0]))
     F = problem.objective(u, w)
     eye = np.eye(k)
@@ -419,9 +451,12 @@ def levenberg_marquardt(
         small = accept & (improvement <= ftol * np.maximum(np.abs(F_old), 1e-30))
         stuck = lam[todo] > 1e12
         finished = small | stuck
-        converged[todo[finished]] = True
+        status[todo[stuck]] = 1
+        status[todo[small]] = 0
         done[todo[finished]] = True
-    return LMResult(u=u, objective=F, converged=converged, iterations=it)
+    status[~done] = 2
+    status[~np.isfinite(F)] = 4
+    return LMResult(u=u, objective=F, status=status, iterations=it)
 
 
 def best_fit(problem: Problem, *, n_starts: int = 8, seed: int = 0) -> tuple[LMResult, int]:
@@ -441,17 +476,12 @@ def best_fit(problem: Problem, *, n_starts: int = 8, seed: int = 0) -> tuple[LMR
         picked = np.nan_to_num(starts[order[:1]], nan=1.0)
     result = levenberg_marquardt(problem, picked)
     i = int(np.argmin(result.objective))
-    best = LMResult(
-        result.u[i : i + 1],
-        result.objective[i : i + 1],
-        result.converged[i : i + 1],
-        result.iterations,
-    )
+    best = result.take(slice(i, i + 1))
     if not best.converged[0]:
         # Laws with many nonlinear parameters (Farseer: 7) crawl along flat valleys; the
         # winning start alone is cheap to polish for longer.
         more = levenberg_marquardt(problem, best.u, max_iter=POLISH_ITERATIONS)
-        best = LMResult(more.u, more.objective, more.converged, best.iterations + more.iterations)
+        best = LMResult(more.u, more.objective, more.status, best.iterations + more.iterations)
     return best, len(theta)
 
 
@@ -528,9 +558,4 @@ def refit_many(
             parts.append(part)
             if progress:
                 progress(int(idx[-1]) + 1, n)
-    return LMResult(
-        u=np.concatenate([p.u for p in parts]),
-        objective=np.concatenate([p.objective for p in parts]),
-        converged=np.concatenate([p.converged for p in parts]),
-        iterations=max(p.iterations for p in parts),
-    )
+    return LMResult.concatenate(parts)

@@ -7,20 +7,23 @@ round-trips through JSON (:meth:`FitResult.to_json` / :meth:`FitResult.from_json
 
 from __future__ import annotations
 
+import html
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..answer import Answer
 from ..errors import InputError
 from ..laws.base import Law
 from ..runs.sizes import parse_size
-from .calibration import ExtrapolationError
+from .extrapolation import ExtrapolationError
+from .options import FitOptions
 
 #: A prediction this many times beyond the data's largest value gets a warning.
 FAR_EXTRAPOLATION = 10.0
@@ -29,7 +32,7 @@ PREDICTION_DRAWS, MAX_DRAW_CELLS = 4000, 20_000_000
 
 
 @dataclass
-class FitResult:
+class FitResult(Answer):
     """Fitted parameters of a law, with their bootstrap distribution and diagnostics.
 
     Example:
@@ -50,13 +53,38 @@ class FitResult:
     fixed: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    options: dict[str, Any] = field(default_factory=dict)
+    #: What was fitted and how.
+    options: FitOptions = field(default_factory=FitOptions)
     residuals: dict[str, float] = field(default_factory=dict)
     #: Bootstrap replicates, shape (B, n_parameters), columns in ``law.parameter_names`` order.
     samples: np.ndarray | None = None
     timing: dict[str, float] = field(default_factory=dict)
     #: How the prediction error grows with extrapolation (``fit(..., calibrate=True)``).
     calibration: ExtrapolationError | None = None
+    #: Where the runs came from (a file, a store), for figures that redraw the data.
+    source: str | None = None
+    #: How the search stopped: ``status`` and ``message`` (as scipy's OptimizeResult),
+    #: ``iterations``, ``grid_points``.
+    solver: dict[str, Any] = field(default_factory=dict)
+
+    #: Renderers registered from the layer above (``scalinglab.report`` registers ``"html"``,
+    #: Jupyter's view, and ``"plot"``, the figure), so this layer knows nothing of HTML or
+    #: matplotlib.
+    views: ClassVar[dict[str, Callable[..., Any]]] = {}
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"{self.law.name} fit of {self.y}"
+
+    @property
+    def status(self) -> int | None:
+        """Why the search stopped, as a code (scipy's habit); see :attr:`message`."""
+        return self.solver.get("status")
+
+    @property
+    def message(self) -> str:
+        """Why the search stopped, in words."""
+        return self.solver.get("message", "converged" if self.converged else "not converged")
 
     # -- parameters and intervals -----------------------------------------------------------
     @property
@@ -155,18 +183,28 @@ class FitResult:
     def plot(self, **options: Any) -> Any:
         """The data, the fitted law and its interval band: a matplotlib Figure.
 
-        Options (see :func:`scalinglab.report.figures.plot_fit`): ``runs`` (the data; default
-        the fit's source file when it exists), ``x`` (``"flops"``, ``"params"``, ``"tokens"``),
-        ``extrapolate_to`` (a value of x or the point asked about, drawn dashed), ``interval``,
-        ``ax``.
+        Drawn by :func:`scalinglab.report.plot_fit` (registered when ``scalinglab.report`` is
+        imported, as ``import scalinglab`` does on first use of ``sl.fit``). Options:
+        ``runs`` (the data; default the fit's source file when it exists), ``x`` (``"flops"``,
+        ``"params"``, ``"tokens"``), ``extrapolate_to`` (a value of x or the point asked
+        about, drawn dashed), ``interval``, ``ax``.
 
         Example:
             >>> fig = fit.plot(runs=runs, extrapolate_to={"params": 70e9, "tokens": 1.4e12})  # doctest: +SKIP
             >>> fig.savefig("fit.pdf")                                                       # doctest: +SKIP
         """
-        from ..report.figures import plot_fit  # matplotlib only when a figure is asked for
+        if "plot" not in self.views:
+            raise RuntimeError("figures are drawn by scalinglab.report: import it first")
+        return self.views["plot"](self, **options)
 
-        return plot_fit(self, **options)
+    def _repr_html_(self) -> str:
+        """Jupyter's rich view (the report's fit card once ``scalinglab.report`` is imported)."""
+        view = self.views.get("html")
+        return view(self) if view else f"<pre>{html.escape(self.summary())}</pre>"
+
+    def to_frame(self) -> pd.DataFrame:
+        """Estimate, 95% interval and status of every parameter (:meth:`parameter_table`)."""
+        return self.parameter_table()
 
     # -- text and JSON ----------------------------------------------------------------------
     def summary(self, alpha: float = 0.05) -> str:
@@ -176,8 +214,8 @@ class FitResult:
             f"law        {self.law.name}: {self.y} = {self.law.formula}",
             f"data       {self.n_points} points from {self.n_runs} runs"
             + "".join(f"; {v} {lo:.3g}..{hi:.3g}" for v, (lo, hi) in self.data_range.items()),
-            f"objective  {self.objective:.6g} (sum of Huber(delta={self.options.get('huber_delta', 1e-3)})"
-            " on log residuals)" + ("" if self.converged else "  NOT CONVERGED"),
+            f"objective  {self.objective:.6g} (sum of Huber(delta={self.options.huber_delta})"
+            " on log residuals)" + ("" if self.converged else f"  NOT CONVERGED: {self.message}"),
         ]
         if self.residuals:
             lines.append(
@@ -199,15 +237,6 @@ class FitResult:
         lines += [f"WARNING    {w}" for w in self.warnings]
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.summary()
-
-    def _repr_html_(self) -> str:
-        """Jupyter's rich view: parameters with intervals, diagnostics, warnings and notes."""
-        from ..report.html import fit_repr_html  # tables only: no matplotlib import
-
-        return fit_repr_html(self)
-
     def to_json(self) -> dict[str, Any]:
         """The DESIGN.md fit object, plus what is needed to reload it."""
         ci = self.conf_int()
@@ -223,11 +252,18 @@ class FitResult:
             "n_runs": self.n_runs,
             "loss": self.objective,
             "converged": bool(self.converged),
+            "status": self.status,
+            "message": self.message,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
             "residuals": dict(self.residuals),
             "data_range": {k: list(v) for k, v in self.data_range.items()},
-            "options": dict(self.options),
+            "options": {
+                **self.options.to_json(),
+                "grid_points": self.solver.get("grid_points"),
+                "source": self.source,
+            },
+            "solver": dict(self.solver),
             "timing": dict(self.timing),
             "calibration": None if self.calibration is None else self.calibration.to_json(),
             "law_spec": self.law.to_dict(),
@@ -255,7 +291,9 @@ class FitResult:
                 fixed=dict(doc.get("fixed", {})),
                 warnings=list(doc.get("warnings", [])),
                 notes=list(doc.get("notes", [])),
-                options=dict(doc.get("options", {})),
+                options=FitOptions.from_json(doc.get("options") or {}),
+                source=(doc.get("options") or {}).get("source"),
+                solver=dict(doc.get("solver") or {}),
                 residuals=dict(doc.get("residuals", {})),
                 samples=None if samples is None else np.asarray(samples, dtype=float),
                 timing=dict(doc.get("timing", {})),
@@ -312,3 +350,63 @@ def _size(x: Any, column: str) -> float:
         return parse_size(str(x))
     except ValueError as exc:
         raise InputError(str(exc), column=column) from None
+
+
+@dataclass
+class BacktestResult(Answer):
+    """Per-point predictions for held-out runs and their summary
+    (made by :func:`scalinglab.fitting.backtest.backtest`)."""
+
+    fit: FitResult
+    points: pd.DataFrame  # run_id, variables, actual, predicted, lo, hi, rel_error, inside
+    holdout: str
+    interval: float
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def mare(self) -> float:
+        """Mean absolute relative error of the held-out predictions."""
+        return float(np.mean(np.abs(self.points["rel_error"])))
+
+    @property
+    def coverage(self) -> float:
+        """Share of held-out values inside their prediction interval."""
+        return float(np.mean(self.points["inside"]))
+
+    @property
+    def verdict(self) -> str:
+        grade = "good" if self.mare < 0.02 else "fair" if self.mare < 0.05 else "poor"
+        return (
+            f"{grade}: mean |relative error| {self.mare:.2%} on {len(self.points)} held-out point(s); "
+            f"{self.coverage:.0%} inside their {self.interval:.0%} prediction interval"
+        )
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"backtest of {self.fit.law.name}, holdout {self.holdout}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per held-out run: sizes, actual, predicted, interval, error, inside."""
+        return self.points.copy()
+
+    def summary(self) -> str:
+        """The held-out runs and the verdict, as text."""
+        lines = [self.title, self.points.to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+                 self.verdict]  # fmt: skip
+        lines += [f"WARNING: {w}" for w in [*self.warnings, *self.fit.warnings]]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "law": self.fit.law.name,
+            "holdout": self.holdout,
+            "n_train": self.fit.n_points,
+            "n_holdout": len(self.points),
+            "mean_abs_rel_error": self.mare,
+            "coverage": self.coverage,
+            "interval": self.interval,
+            "verdict": self.verdict,
+            "points": self.points.to_dict(orient="records"),
+            "fit": {k: v for k, v in self.fit.to_json().items() if k != "bootstrap"},
+            "warnings": list(self.warnings),
+        }

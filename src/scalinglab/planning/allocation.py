@@ -16,13 +16,16 @@ Every answer carries a percentile interval over the fit's bootstrap replicates.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.result import FitResult
+from ..laws.base import Law
 from .flops_model import D_RANGE, DEFAULT_FLOPS_MODEL, N_RANGE, FlopsModel, as_flops_model
 from .replicates import (
     ParameterSets,
@@ -39,10 +42,12 @@ __all__ = [
     "N_RANGE",
     "Allocation",
     "FlopsModel",
+    "OptimalPath",
     "Quantity",
     "as_flops_model",
     "compute_optimal",
     "loss_at",
+    "optimal_path",
 ]
 
 
@@ -66,8 +71,10 @@ class Quantity:
 
 
 @dataclass
-class Allocation:
+class Allocation(Answer):
     """The compute-optimal (N, D) for a budget, with intervals over the fit's bootstrap."""
+
+    title = "compute-optimal allocation"
 
     flops: float
     params: Quantity
@@ -109,7 +116,7 @@ class Allocation:
 def _check_budget(flops: float, fit: FitResult) -> float:
     flops = float(flops)
     if not math.isfinite(flops) or flops <= 0:
-        raise InputError(f"--flops must be a positive number, got {flops:g}")
+        raise InputError(f"`flops` must be a positive number, got {flops:g}")
     lo = _smallest_run_flops(fit)
     if lo is not None and flops < lo:
         raise InputError(
@@ -128,27 +135,30 @@ def _smallest_run_flops(fit: FitResult) -> float | None:
     return None
 
 
-def is_chinchilla_form(fit: FitResult) -> bool:
+def is_chinchilla_form(law: Law) -> bool:
     """The law is ``E + A*params**-alpha + B*tokens**-beta`` (closed-form allocation)."""
-    text = fit.law.formula.replace(" ", "")
-    return text == "E+A*params**-alpha+B*tokens**-beta"
+    return law.formula.replace(" ", "") == "E+A*params**-alpha+B*tokens**-beta"
 
 
 def chinchilla_closed_form(
-    values: dict[str, np.ndarray], flops: float
+    values: Mapping[str, np.ndarray], flops: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hoffmann et al. 2022 eq. 4 for C = 6ND: ``N_opt = G (C/6)^(b/(a+b))``, D = (C/6)/N."""
+    """Hoffmann et al. 2022 eq. 4 for C = 6ND: ``N_opt = G (C/6)^(b/(a+b))``, D = (C/6)/N.
+
+    ``values`` holds ``(S, 1)`` columns and ``flops`` has shape ``(B,)``: N and D are (S, B).
+    """
     a, b = values["alpha"], values["beta"]
     with np.errstate(all="ignore"):
         g = (a * values["A"] / (b * values["B"])) ** (1 / (a + b))
-        n = g * (flops / 6) ** (b / (a + b))
-    n = np.asarray(n, dtype=float).reshape(-1)
-    with np.errstate(all="ignore"):
-        return n, flops / 6 / n
+        n = g * (flops[None, :] / 6) ** (b / (a + b))
+        return n, flops[None, :] / 6 / n
 
 
 def isoflop_loss(sets: ParameterSets, model: FlopsModel, flops: float | np.ndarray):
-    """``phi(log N)``: the predicted loss along the budget's constraint, for every replicate."""
+    """``phi(log N)``: the predicted loss along the budget's constraint, for every replicate.
+
+    ``flops`` is one budget, or one budget per row of ``sets``.
+    """
     budget = np.asarray(flops, dtype=float)
 
     def phi(log_n: np.ndarray) -> np.ndarray:
@@ -160,15 +170,67 @@ def isoflop_loss(sets: ParameterSets, model: FlopsModel, flops: float | np.ndarr
     return phi
 
 
-def solve_compute_optimal(
-    sets: ParameterSets, model: FlopsModel, flops: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Numerical (N_opt, D_opt, interior) for every parameter set, by a 1-D search in log N."""
-    phi = isoflop_loss(sets, model, flops)
-    lo, hi = math.log(N_RANGE[0]), math.log(min(N_RANGE[1], flops))
-    x, _, interior = minimize_1d(phi, lo, hi, sets.size)
-    n = np.exp(x)
-    return n, model.tokens_for(n, flops), interior
+@dataclass
+class OptimalPath:
+    """Loss-minimising (N, D) at each budget, for every parameter set: arrays of (S, B)."""
+
+    flops: np.ndarray  # (B,)
+    params: np.ndarray  # (S, B); row 0 the estimate, rows 1.. the bootstrap replicates
+    tokens: np.ndarray
+    loss: np.ndarray
+    interior: np.ndarray  # (S, B) bool: False where the loss falls toward the search's edge
+    method: str  # "closed_form" or "numerical"
+
+
+def optimal_path(
+    sets: ParameterSets,
+    flops: float | np.ndarray,
+    flops_model: str | FlopsModel | None = None,
+    *,
+    method: str = "auto",
+) -> OptimalPath:
+    """The compute-optimal (N, D) and loss at every budget, for every parameter set.
+
+    The one solver behind :func:`compute_optimal`, the comparison of families
+    (:mod:`scalinglab.compare`) and the report's frontier figures: Hoffmann et al.'s closed form
+    for the ``chinchilla`` law with C = 6ND, otherwise a 1-D search in log N along each
+    budget's constraint (:func:`minimize_1d`), all budgets and replicates in one batch.
+
+    Example:
+        >>> from scalinglab.laws import get_law
+        >>> law = get_law("chinchilla")
+        >>> sets = ParameterSets(law, {k: np.array([[v]]) for k, v in law.published.items()})
+        >>> path = optimal_path(sets, [5.76e23], method="numerical")
+        >>> round(float(path.params[0, 0]) / 1e9, 1), round(float(path.tokens[0, 0]) / 1e12, 2)
+        (33.4, 2.87)
+    """
+    require_params_tokens(sets.law, "compute-optimal allocation")
+    model = as_flops_model(flops_model)
+    budgets = np.asarray(flops, dtype=float).reshape(-1)
+    closed_ok = is_chinchilla_form(sets.law) and model.is_default
+    if method not in ("auto", "closed_form", "numerical"):
+        raise InputError(f"must be auto, closed_form or numerical, got {method!r}", option="method")
+    if method == "closed_form" and not closed_ok:
+        raise InputError(
+            "the closed form needs the chinchilla law and the FLOPs model 6*params*tokens"
+        )
+    if method == "closed_form" or (method == "auto" and closed_ok):
+        n, d = chinchilla_closed_form(sets.values, budgets)
+        interior = np.ones(n.shape, dtype=bool)
+        used = "closed_form"
+    else:
+        # One row per (parameter set, budget): set s, budget b is row s * B + b.
+        rows = sets.repeat(len(budgets))
+        c = np.tile(budgets, sets.size)
+        lo = math.log(N_RANGE[0])
+        hi = np.log(np.minimum(N_RANGE[1], c))
+        x, _, interior = minimize_1d(isoflop_loss(rows, model, c), lo, hi, rows.size)
+        n = np.exp(x).reshape(sets.size, len(budgets))
+        d = model.tokens_for(n, budgets[None, :])
+        interior = interior.reshape(n.shape)
+        used = "numerical"
+    loss = np.asarray(sets.evaluate({"params": n, "tokens": d}), dtype=float)
+    return OptimalPath(budgets, n, d, loss, interior, used)
 
 
 def compute_optimal(
@@ -194,34 +256,22 @@ def compute_optimal(
     require_params_tokens(fit.law, "compute-optimal allocation")
     level = check_level(interval)
     flops = _check_budget(flops, fit)
-    model = as_flops_model(flops_model)
     sets = parameter_sets(fit)
-    closed_ok = is_chinchilla_form(fit) and model.is_default
-    if method not in ("auto", "closed_form", "numerical"):
-        raise InputError(f"method must be auto, closed_form or numerical, got {method!r}")
-    if method == "closed_form" and not closed_ok:
-        raise InputError(
-            "the closed form needs the chinchilla law and the FLOPs model 6*params*tokens"
-        )
+    path = optimal_path(sets, flops, flops_model, method=method)
+    n, d, interior = path.params[:, 0], path.tokens[:, 0], path.interior[:, 0]
     warnings: list[str] = []
-    if method == "closed_form" or (method == "auto" and closed_ok):
-        n, d = chinchilla_closed_form(sets.values, flops)
-        used = "closed_form"
-    else:
-        n, d, interior = solve_compute_optimal(sets, model, flops)
-        used = "numerical"
-        if not interior[0]:
-            raise InputError(
-                f"law {fit.law.name!r} has no compute-optimal model size at {flops:.3g} FLOPs: "
-                f"the loss keeps falling toward the edge of the search ({N_RANGE[0]:.0e}..{N_RANGE[1]:.0e} params)"
-            )
-        bad = int((~interior[1:]).sum())
-        if bad:
-            warnings.append(
-                f"{bad} of {sets.n_replicates} bootstrap replicates have no interior optimum; left out of the intervals"
-            )
-            n = np.where(interior, n, np.nan)
-            d = np.where(interior, d, np.nan)
+    if not interior[0]:
+        raise InputError(
+            f"law {fit.law.name!r} has no compute-optimal model size at {flops:.3g} FLOPs: "
+            f"the loss keeps falling toward the edge of the search ({N_RANGE[0]:.0e}..{N_RANGE[1]:.0e} params)"
+        )
+    bad = int((~interior[1:]).sum())
+    if bad:
+        warnings.append(
+            f"{bad} of {len(n) - 1} bootstrap replicates have no interior optimum; left out of the intervals"
+        )
+        n = np.where(interior, n, np.nan)
+        d = np.where(interior, d, np.nan)
     degenerate = ~((n > 0) & np.isfinite(n) & (d > 0) & np.isfinite(d))
     if degenerate[0]:
         raise InputError(
@@ -230,7 +280,7 @@ def compute_optimal(
         )
     if degenerate[1:].any():
         warnings.append(
-            f"{int(degenerate[1:].sum())} of {sets.n_replicates} bootstrap replicates have a zero "
+            f"{int(degenerate[1:].sum())} of {len(n) - 1} bootstrap replicates have a zero "
             "coefficient or exponent and no finite optimum; left out of the intervals"
         )
         n, d = np.where(degenerate, np.nan, n), np.where(degenerate, np.nan, d)
@@ -241,9 +291,9 @@ def compute_optimal(
         params=Quantity.of(n, level),
         tokens=Quantity.of(d, level),
         loss=Quantity.of(loss, level),
-        method=used,
+        method=path.method,
         law=fit.law.name,
-        flops_model=model.formula,
+        flops_model=as_flops_model(flops_model).formula,
         interval=level,
         warnings=warnings,
     )

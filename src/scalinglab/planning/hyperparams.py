@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.api import select
 from ..laws.hyperparams import step_law
@@ -30,7 +31,7 @@ FAR_BEYOND = 10.0
 
 
 @dataclass
-class LRSweep:
+class LRSweep(Answer):
     """Per-size optimal learning rates and their trend with size."""
 
     per_size: (
@@ -41,6 +42,12 @@ class LRSweep:
     )  # log lr_opt = log_c - alpha log N (+ beta log D)
     warnings: list[str] = field(default_factory=list)
     lr_column: str = "lr"
+
+    title = "LR sweep: optimal learning rate per model size"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per model size (:attr:`per_size`)."""
+        return self.per_size.copy()
 
     def lr_at(self, params: float, tokens: float | None = None) -> float:
         """The trend's optimal learning rate for a model of ``params`` trained on ``tokens``."""

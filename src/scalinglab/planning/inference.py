@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.result import FitResult
 from .allocation import N_RANGE, FlopsModel, Quantity, as_flops_model, compute_optimal
@@ -34,7 +35,7 @@ INFERENCE_FLOPS_PER_PARAM = 2.0
 
 
 @dataclass
-class InferenceAllocation:
+class InferenceAllocation(Answer):
     """The total-cost-optimal model for a target loss and an inference volume."""
 
     target_loss: float
@@ -147,13 +148,13 @@ def inference_optimal(
     level = check_level(interval)
     if not (math.isfinite(inference_tokens) and inference_tokens >= 0):
         raise InputError(
-            f"--inference-tokens must be a non-negative number, got {inference_tokens:g}"
+            f"`inference_tokens` must be a non-negative number, got {inference_tokens:g}"
         )
     model = as_flops_model(flops_model)
     sets = parameter_sets(fit)
     if target_loss is None:
         if flops is None:
-            raise InputError("inference-aware allocation needs --target-loss or --flops")
+            raise InputError("inference-aware allocation needs `target_loss` or `flops`")
         plan = compute_optimal(fit, flops, flops_model=model, interval=level)
         target = np.concatenate([[plan.loss.value], plan.loss.replicates])
         target_value = plan.loss.value

@@ -19,15 +19,18 @@ interval over the bootstrap replicates, and warns when it is material.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.api import fit as fit_law
-from ..fitting.api import select
+from ..fitting.data import select
+from ..fitting.options import FitOptions
 from ..fitting.result import FitResult
 from ..laws.base import Law
 from ..laws.overtrain import resolve as resolve_overtrain
@@ -405,7 +408,9 @@ def bias_warning(bias: Approach2Bias) -> str | None:
 
 
 @dataclass
-class IsoflopAnalysis:
+class IsoflopAnalysis(Answer):
+    """Hoffmann et al.'s Approaches 1-3 side by side, with Approach 2's estimated bias."""
+
     approach1: Exponents
     approach2: Exponents
     approach3: Exponents
@@ -416,6 +421,20 @@ class IsoflopAnalysis:
     flops: float | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    title = "compute-optimal exponents: N_opt ∝ C^a, D_opt ∝ C^b"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per approach (:meth:`table`)."""
+        return self.table()
+
+    def summary(self) -> str:
+        """The three approaches' exponents, Approach 2's bias, warnings and notes, as text."""
+        lines = [self.title, self.table().to_string(index=False, float_format=lambda v: f"{v:.4g}"),
+                 f"Approach 2's bias: a {self.bias.exponent:+.4f}; corrected a = "
+                 f"{self.approach2.a - self.bias.exponent:.3f}"]  # fmt: skip
+        lines += [f"note: {n}" for n in self.notes] + [f"WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)
 
     def table(self) -> pd.DataFrame:
         """One row per approach: a, b and their intervals (and N_opt at ``flops`` if given)."""
@@ -464,39 +483,38 @@ class IsoflopAnalysis:
 
 def isoflop_analysis(
     runs: Any,
-    *,
-    y: str | None = None,
-    family: str | list[str] | None = None,
-    where: str | None = None,
     law: str | Law = "chinchilla",
-    bootstrap: int = 200,
-    seed: int = 0,
+    options: FitOptions | Mapping[str, Any] | None = None,
+    *,
     interval: float = 0.9,
     flops: float | None = None,
     fit: FitResult | None = None,
-    **fit_options: Any,
+    progress: Any = None,
+    **option_values: Any,
 ) -> IsoflopAnalysis:
     """Approaches 1-3 on the same runs, and the estimated bias of Approach 2.
 
     ``runs`` are IsoFLOP slices (runs sharing a ``flops`` budget) and/or training curves. The
-    exponents are ``a`` in ``N_opt ∝ C^a`` and ``b`` in ``D_opt ∝ C^b``.
+    exponents are ``a`` in ``N_opt ∝ C^a`` and ``b`` in ``D_opt ∝ C^b``. ``options`` (or
+    keywords, see :class:`~scalinglab.fitting.options.FitOptions`) select the runs and set the
+    bootstrap of every approach; ``fit`` is an Approach-3 fit made already.
 
     Example:
         >>> iso = isoflop_analysis("../shared/data/isoflops_epochai_chinchilla.csv")  # doctest: +SKIP
         >>> iso.table()                                                             # doctest: +SKIP
     """
     level = check_level(interval)
-    table = select(runs, family=family, where=where)
-    obs = table.observations(y, skip_fraction=fit_options.get("skip_fraction", 0.1))
+    opts = FitOptions.of(options, **option_values)
+    table = select(runs, family=opts.family, where=opts.where)
+    obs = table.observations(opts.y, skip_fraction=opts.skip_fraction)
     final = _final_points(obs)
     slices, notes = make_slices(final)
-    rng = np.random.default_rng(seed)
-    a2 = approach2(slices, bootstrap=bootstrap, rng=rng, level=level)
-    a1 = approach1(obs, bootstrap=bootstrap, rng=rng, level=level)
-    if fit is None:
-        fit = fit_law(
-            table, resolve_overtrain(law), y=y, bootstrap=bootstrap, seed=seed, **fit_options
-        )
+    rng = np.random.default_rng(opts.seed)
+    a2 = approach2(slices, bootstrap=opts.bootstrap, rng=rng, level=level)
+    a1 = approach1(obs, bootstrap=opts.bootstrap, rng=rng, level=level)
+    if fit is None:  # the table is selected already
+        fit = fit_law(table, resolve_overtrain(law), opts.replace(family=None, where=None),
+                      progress=progress)  # fmt: skip
     budgets = np.array([s.flops for s in slices])
     a3, log_n_opt = approach3(fit, budgets, level)
     bias = approach2_bias(fit, slices, log_n_opt, level)

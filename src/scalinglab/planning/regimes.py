@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.api import fit, select
 from ..laws.pretraining import henighan
@@ -164,7 +165,7 @@ def loss_decomposition(fit: Any, at: Any) -> pd.DataFrame:
 
 
 @dataclass
-class RegimeReport:
+class RegimeReport(Answer):
     """Local exponents along one variable, with the fitted floor, regimes and breaks."""
 
     x: str
@@ -173,6 +174,12 @@ class RegimeReport:
     exponent: float
     breaks: list[dict[str, float]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+    title = "local exponents of the reducible loss"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per point along x (:attr:`points`)."""
+        return self.points.copy()
 
     def to_json(self) -> dict[str, Any]:
         return {

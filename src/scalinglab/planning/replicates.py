@@ -35,6 +35,12 @@ class ParameterSets:
     def n_replicates(self) -> int:
         return self.size - 1
 
+    def repeat(self, times: int) -> ParameterSets:
+        """Each parameter set ``times`` times in a row: set s becomes rows s*times..s*times+times-1."""
+        return ParameterSets(
+            self.law, {k: np.repeat(v, times, axis=0) for k, v in self.values.items()}
+        )
+
     def evaluate(self, data: dict[str, np.ndarray]) -> np.ndarray:
         """The law at ``data`` (arrays broadcastable to ``(S, k)``) for every parameter set."""
         with np.errstate(all="ignore"):

@@ -21,13 +21,23 @@ from ..laws.schedules import ANNEALING_MOMENTUM, annealing_areas, lr_annealing
 MOMENTA = (0.99, 0.995, 0.999, 0.9995)
 
 
-def fit_lr_annealing(runs: Any, *, momenta: tuple[float, ...] = MOMENTA, **fit_options: Any) -> Any:
+def fit_lr_annealing(
+    runs: Any,
+    options: Any = None,
+    *,
+    momenta: tuple[float, ...] = MOMENTA,
+    progress: Any = None,
+    **option_values: Any,
+) -> Any:
     """Fit ``lr_annealing`` with each momentum and keep the fit with the lowest objective.
 
-    ``fit_options`` go to :func:`scalinglab.fit` (``y``, ``family``, ``bootstrap``, ...). The
-    fits share their observations, so their objectives compare; the winner's notes list them.
+    ``options`` (a :class:`~scalinglab.fitting.options.FitOptions`) or keywords go to
+    :func:`scalinglab.fit` (``y``, ``family``, ``bootstrap``, ...). The fits share their
+    observations, so their objectives compare; the winner's notes list them.
     """
-    fits = [fit(runs, lr_annealing(lam), **fit_options) for lam in momenta]
+    fits = [
+        fit(runs, lr_annealing(lam), options, progress=progress, **option_values) for lam in momenta
+    ]
     best = min(fits, key=lambda f: f.objective)
     best.notes.append(
         "annealing momentum chosen by objective: "

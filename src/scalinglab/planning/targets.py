@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..answer import Answer
 from ..errors import InputError
 from ..fitting.result import FitResult
 from .allocation import Quantity, _check_budget, _frame, isoflop_loss
@@ -71,7 +72,7 @@ def solve_tokens(sets: ParameterSets, params: np.ndarray, target: float) -> np.n
 
 
 @dataclass
-class TokensToTarget:
+class TokensToTarget(Answer):
     params: float
     target: float
     tokens: Quantity
@@ -145,7 +146,7 @@ def tokens_to_target(
 
 
 @dataclass
-class ModelsForTarget:
+class ModelsForTarget(Answer):
     """Within a budget, the range of model sizes that reach a target loss."""
 
     flops: float

@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,90 +28,34 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..fitting.api import observations_for, select
+from ..fitting.data import observations_for, select
 from ..fitting.result import FitResult
 from ..runs import RunTable
 from . import paths
 from .html import human as _human
+from .style import (
+    _STYLE,
+    EXCLUDED_COLOUR,
+    LAW_COLOUR,
+    OKABE_ITO,
+    VARIABLE_LABELS,
+    pyplot,
+    style,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ..fitting.backtest import BacktestResult
-
-#: Okabe-Ito colours, in the order families are given them (black last: reserved for the law).
-OKABE_ITO = (
-    "#0072B2",  # blue
-    "#E69F00",  # orange
-    "#009E73",  # bluish green
-    "#D55E00",  # vermillion
-    "#CC79A7",  # reddish purple
-    "#56B4E9",  # sky blue
-    "#F0E442",  # yellow
-    "#000000",  # black
-)
-LAW_COLOUR = "#000000"
-EXCLUDED_COLOUR = "#999999"
-
-VARIABLE_LABELS = {
-    "flops": "training compute C (FLOPs)",
-    "params": "parameters N",
-    "tokens": "training tokens D",
-    "step": "training step",
-}
-
-_STYLE = {
-    "figure.figsize": (5.0, 3.6),
-    "figure.dpi": 110,
-    "savefig.dpi": 200,
-    "savefig.bbox": "tight",
-    "font.size": 9,
-    "axes.titlesize": 9.5,
-    "axes.labelsize": 9,
-    "legend.fontsize": 7.5,
-    "legend.frameon": False,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "axes.grid.which": "major",
-    "grid.color": "#dddddd",
-    "grid.linewidth": 0.6,
-    "lines.linewidth": 1.6,
-    "svg.fonttype": "none",  # text stays text in SVG
-    "pdf.fonttype": 42,  # TrueType in PDF: editable, accepted by journals
-}
-
-
-# -- matplotlib, lazily ------------------------------------------------------------------------
-def _pyplot() -> Any:
-    """matplotlib.pyplot, with the Agg backend when there is no display to draw on."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
-        headless = sys.platform.startswith("linux") and not (
-            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-        )
-        if headless:
-            matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    from ..fitting.result import BacktestResult
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=figsize or _STYLE["figure.figsize"], layout="constrained")
     return fig, ax
-
-
-def style() -> Any:
-    """A context manager applying the paper style (fonts, grid, export settings)."""
-    import matplotlib
-
-    return matplotlib.rc_context(_STYLE)
 
 
 def save_figure(
@@ -149,11 +92,10 @@ def family_colours(families: Sequence[str]) -> dict[str, str]:
 # -- data -------------------------------------------------------------------------------------
 def _observations(fit: FitResult, runs: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows the fit used, rows its ``where`` filter removed) from ``runs``."""
-    family = fit.options.get("family")
-    where = fit.options.get("where")
+    family, where = fit.options.family, fit.options.where
     table = select(runs, family=family)
     y = fit.y if fit.y in table.metrics() else None
-    skip = fit.options.get("skip_fraction", 0.1)
+    skip = fit.options.skip_fraction
     every = observations_for(table, fit.law, y, skip_fraction=skip)
     if where is None:
         return every, every.iloc[:0]
@@ -164,8 +106,8 @@ def _observations(fit: FitResult, runs: Any) -> tuple[pd.DataFrame, pd.DataFrame
 
 
 def _source_runs(fit: FitResult) -> RunTable | None:
-    """The fit's data file, when ``options['source']`` names a file that exists."""
-    source = fit.options.get("source")
+    """The fit's data file, when its ``source`` names a file that exists."""
+    source = fit.source
     if source and Path(str(source)).is_file():
         return select(str(source))
     return None
@@ -214,7 +156,7 @@ def _target_point(fit: FitResult, target: Any, x: str) -> tuple[float, dict[str,
     if isinstance(target, Mapping):
         point = {k: float(v) for k, v in target.items()}
         if x not in point and x == "flops" and {"params", "tokens"} <= set(point):
-            point["flops"] = paths.FLOPS_PER_PARAM_TOKEN * point["params"] * point["tokens"]
+            point["flops"] = float(paths.TRAINING_FLOPS(point["params"], point["tokens"]))
         if x not in point:
             raise InputError(f"extrapolate_to {dict(target)} does not give {x!r}")
         law_point = point if set(fit.law.variables) <= set(point) else None
@@ -271,7 +213,7 @@ def plot_fit(
             lo, hi = fit.data_range[x]
         elif x == "flops" and {"params", "tokens"} <= set(fit.data_range):
             (n0, n1), (d0, d1) = fit.data_range["params"], fit.data_range["tokens"]
-            lo, hi = 6 * n0 * d0, 6 * n1 * d1
+            lo, hi = (float(paths.TRAINING_FLOPS(n, d)) for n, d in ((n0, d0), (n1, d1)))
         target_x, target = (None, None)
         if extrapolate_to is not None:
             target_x, target = _target_point(fit, extrapolate_to, x)
@@ -371,7 +313,7 @@ def plot_isoflop(
     obs = table.observations(y)
     slices = paths.isoflop_slices(obs, tolerance=tolerance)
     minima = paths.isoflop_minima(obs, tolerance=tolerance, min_points=min_points)
-    plt = _pyplot()
+    plt = pyplot()
     with style():
         fig, ax = _new_axes(ax, (5.4, 3.8))
         budgets = np.sort(slices.unique())
@@ -388,7 +330,8 @@ def plot_isoflop(
             ax.plot(10**u, np.polyval([m["a"], m["b"], m["c"]], u), color=colour, lw=1.1, zorder=2)
             if fit is not None and paths.has_allocation(fit.law):
                 n = 10**u
-                law = fit.law.evaluate({"params": n, "tokens": m["flops"] / (6 * n)}, fit.params)
+                tokens = paths.TRAINING_FLOPS.tokens_for(n, m["flops"])
+                law = fit.law.evaluate({"params": n, "tokens": tokens}, fit.params)
                 ax.plot(n, law * np.ones_like(n), color=colour, lw=0.9, ls=":", zorder=2)
         if len(minima):
             ax.scatter(minima["params"], minima["loss"], marker="*", s=70, color=OKABE_ITO[3],
@@ -428,11 +371,11 @@ def plot_frontier(
             f"law {fit.law.name!r} is not a function of params and tokens: no compute-optimal frontier"
         )
     (n0, n1), (d0, d1) = fit.data_range["params"], fit.data_range["tokens"]
-    c_lo, c_hi = 6 * n0 * d0, 6 * n1 * d1
+    c_lo, c_hi = (float(paths.TRAINING_FLOPS(n, d)) for n, d in ((n0, d0), (n1, d1)))
     targets = [] if flops is None else list(np.atleast_1d(np.asarray(flops, dtype=float)))
     minima = pd.DataFrame()
     if runs is not None:
-        table = select(runs, family=fit.options.get("family"), where=fit.options.get("where"))
+        table = select(runs, family=fit.options.family, where=fit.options.where)
         obs = table.observations(fit.y if fit.y in table.metrics() else None)
         c_lo, c_hi = float(obs["flops"].min()), float(obs["flops"].max())
         minima = paths.isoflop_minima(obs, tolerance=tolerance)
@@ -537,7 +480,7 @@ def plot_bootstrap(
         raise InputError(f"no bootstrap samples of {', '.join(unknown)}")
     ci = fit.conf_int()
     values = {**fit.params, **fit.derived}
-    plt = _pyplot()
+    plt = pyplot()
     with style():
         k = len(parameters)
         fig, axes = plt.subplots(

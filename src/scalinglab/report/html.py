@@ -19,6 +19,7 @@ from typing import Any
 from ..fitting.result import FitResult
 from ..jsonable import to_jsonable
 from ..runs.sizes import format_size
+from .style import pyplot, style
 
 #: data: links larger than this are left out of the page (the runs of a big project).
 MAX_INLINE_DOWNLOAD = 8 * 1024 * 1024
@@ -126,8 +127,6 @@ def warnings_box(items: Iterable[str], title: str = "Warnings") -> str:
 
 def figure_html(fig: Any, fig_id: str, caption: str, *, image_format: str = "png") -> str:
     """A matplotlib figure as an inline ``<figure>`` (base64 PNG or inline SVG); closes it."""
-    from .figures import _pyplot, style
-
     buf = io.BytesIO()
     with style():
         # constrained layout already fits everything in: no second, "tight" layout pass
@@ -136,7 +135,7 @@ def figure_html(fig: Any, fig_id: str, caption: str, *, image_format: str = "png
         else:
             fig.savefig(buf, format="png", dpi=PNG_DPI, bbox_inches=None)
     width_px = int(fig.get_size_inches()[0] * 100)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     if image_format == "svg":
         svg = buf.getvalue().decode()
         body = svg[svg.index("<svg") :]
@@ -206,7 +205,7 @@ def fit_card_html(fit: FitResult, *, title: str | None = None) -> str:
         [
             "objective",
             Raw(
-                f"{num(fit.objective, 6)} (Huber, delta {num(fit.options.get('huber_delta', 1e-3))}, on log residuals)"
+                f"{num(fit.objective, 6)} (Huber, delta {num(fit.options.huber_delta)}, on log residuals)"
             ),
         ],
         ["status", Raw(status)],

@@ -1,10 +1,10 @@
 """Curves to draw a fitted law along: the compute-optimal frontier, IsoFLOP slices of data.
 
 A two-variable law such as Chinchilla's ``L(N, D)`` is drawn against one axis along a path
-through (N, D). The natural path is the compute-optimal one: for each budget C = 6 N D, the
-N that minimises the law (Hoffmann et al. 2022, Approach 3). It is found here numerically on
-a grid in log N refined by a parabola, so it works for any law in ``params`` and ``tokens``,
-and vectorised over bootstrap replicates for interval bands.
+through (N, D). The natural path is the compute-optimal one: for each budget C, the N that
+minimises the law (Hoffmann et al. 2022, Approach 3), from the planner's one solver
+(:func:`scalinglab.planning.allocation.optimal_path`), vectorised over bootstrap replicates
+for interval bands.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import pandas as pd
 
 from ..fitting.result import FitResult
 from ..laws.base import Law
+from ..planning.allocation import optimal_path
+from ..planning.flops_model import FlopsModel
 from ..planning.isoflop import budget_slices
+from ..planning.replicates import ParameterSets, parameter_sets
 
-#: C = 6 N D: the training-compute approximation of Kaplan et al. (2020) and Hoffmann et al. (2022).
-FLOPS_PER_PARAM_TOKEN = 6.0
-#: Half-width of the search in log10 N around sqrt(C/6) (N = D), in decades.
-_SEARCH_DECADES = 4.0
-_GRID = 241
+#: Training FLOPs of (N, D) on the figures' axes: the planner's default, C = 6ND.
+TRAINING_FLOPS = FlopsModel()
 
 
 def has_allocation(law: Law) -> bool:
@@ -39,48 +39,22 @@ def optimal_allocation(
     ``values`` maps parameter names to numbers, or to arrays of shape ``(S, 1)`` for S
     parameter sets (bootstrap replicates); then every output column has shape ``(S, n)``
     flattened row-major and a ``sample`` column says which set a row belongs to.
-    Budgets whose optimum lies at the edge of the search (the law has no interior minimum,
-    e.g. an exponent fitted to zero) get NaN.
+    Budgets where the law has no interior minimum (e.g. an exponent fitted to zero) get NaN.
     """
     flops = np.asarray(flops, dtype=float).reshape(-1)
     cols = {k: np.asarray(v, dtype=float) for k, v in values.items()}
     n_sets = max((v.shape[0] for v in cols.values() if v.ndim == 2), default=1)
-    u = np.linspace(-_SEARCH_DECADES, _SEARCH_DECADES, _GRID)
-    centre = np.log10(np.sqrt(flops / FLOPS_PER_PARAM_TOKEN))
-    log_n = centre[:, None] + u[None, :]  # (n, G)
-    n_grid = 10.0**log_n
-    d_grid = flops[:, None] / (FLOPS_PER_PARAM_TOKEN * n_grid)
-    data = {"params": n_grid.reshape(-1), "tokens": d_grid.reshape(-1)}
-    with np.errstate(all="ignore"):
-        loss = np.broadcast_to(law.evaluate(data, cols), (n_sets, n_grid.size))
-    loss = loss.reshape(n_sets, len(flops), _GRID)
-    loss = np.where(np.isfinite(loss), loss, np.inf)
-    k = np.argmin(loss, axis=2)
-    edge = (k == 0) | (k == _GRID - 1)
-    k = np.clip(k, 1, _GRID - 2)
-    take = np.take_along_axis
-    y0, y1, y2 = (take(loss, (k + s)[..., None], axis=2)[..., 0] for s in (-1, 0, 1))
-    # Vertex of the parabola through three grid points (grid step h): offset in units of h.
-    denom = y0 - 2 * y1 + y2
-    with np.errstate(all="ignore"):
-        shift = np.where(denom > 0, 0.5 * (y0 - y2) / denom, 0.0)
-    shift = np.clip(np.nan_to_num(shift), -1, 1)
-    h = u[1] - u[0]
-    best_log_n = centre[None, :] + u[k] + shift * h
-    best_log_n = np.where(edge, np.nan, best_log_n)
-    n_opt = 10.0**best_log_n
-    d_opt = flops[None, :] / (FLOPS_PER_PARAM_TOKEN * n_opt)
-    point = {"params": n_opt.reshape(-1), "tokens": d_opt.reshape(-1)}
-    # one parameter value per output row: replicate s's values repeated over the budgets
-    flat = {k: np.repeat(v.reshape(-1), len(flops)) if v.ndim == 2 else v for k, v in cols.items()}
-    with np.errstate(all="ignore"):
-        best = law.evaluate(point, flat)
+    sets = ParameterSets(
+        law, {k: np.broadcast_to(v.reshape(-1, 1), (n_sets, 1)) for k, v in cols.items()}
+    )
+    path = optimal_path(sets, flops)
+    ok = path.interior & np.isfinite(path.params)
     out = pd.DataFrame(
         {
             "flops": np.tile(flops, n_sets),
-            "params": point["params"],
-            "tokens": point["tokens"],
-            "loss": np.broadcast_to(best, point["params"].shape),
+            "params": np.where(ok, path.params, np.nan).reshape(-1),
+            "tokens": np.where(ok, path.tokens, np.nan).reshape(-1),
+            "loss": np.where(ok, path.loss, np.nan).reshape(-1),
         }
     )
     if n_sets > 1 or any(v.ndim == 2 for v in cols.values()):
@@ -94,13 +68,21 @@ def frontier(fit: FitResult, flops: np.ndarray, *, interval: float = 0.9) -> pd.
     Columns: ``flops, params, tokens, loss`` and, when the fit has bootstrap samples,
     ``params_lo, params_hi, tokens_lo, tokens_hi`` (quantiles of the per-replicate optimum).
     """
-    out = optimal_allocation(fit.law, fit.params, flops)
-    if fit.samples is not None and len(fit.samples):
-        cols = {n: fit.samples[:, i : i + 1] for i, n in enumerate(fit.law.parameter_names)}
-        reps = optimal_allocation(fit.law, cols, flops)
+    flops = np.asarray(flops, dtype=float).reshape(-1)
+    path = optimal_path(parameter_sets(fit), flops)
+    ok = path.interior & np.isfinite(path.params)
+    out = pd.DataFrame(
+        {
+            "flops": flops,
+            "params": np.where(ok[0], path.params[0], np.nan),
+            "tokens": np.where(ok[0], path.tokens[0], np.nan),
+            "loss": np.where(ok[0], path.loss[0], np.nan),
+        }
+    )
+    if path.params.shape[0] > 1:
         q = ((1 - interval) / 2, 1 - (1 - interval) / 2)
         for col in ("params", "tokens"):
-            grid = reps[col].to_numpy().reshape(-1, len(out))
+            grid = np.where(ok[1:], getattr(path, col)[1:], np.nan)
             with np.errstate(all="ignore"):
                 lo, hi = np.nanquantile(np.log(grid), q, axis=0)
             out[f"{col}_lo"], out[f"{col}_hi"] = np.exp(lo), np.exp(hi)
@@ -150,7 +132,7 @@ def isoflop_minima(
             {
                 "flops": float(budget),
                 "params": n,
-                "tokens": float(budget) / (FLOPS_PER_PARAM_TOKEN * n),
+                "tokens": float(TRAINING_FLOPS.tokens_for(n, float(budget))),
                 "loss": float(c - b * b / (4 * a)),
                 "n_points": len(part),
                 "a": a,

@@ -13,9 +13,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import InputError
-from ..fitting.api import select
-from ..fitting.backtest import BacktestResult
-from ..fitting.result import FitResult
+from ..fitting.data import select
+from ..fitting.result import BacktestResult, FitResult
 from ..runs import RunTable
 from . import figures, paths
 from .html import Raw, download_link, esc, human, num, table, warnings_box
@@ -60,7 +59,7 @@ def data_section(table_all: RunTable, table_sel: RunTable, where: str | None) ->
 def answers_section(fits: list[FitResult], bts: list[Any], answers: list[dict[str, Any]]) -> str:
     parts = []
     for f, bt, ans in zip(fits, bts, answers, strict=True):
-        fam = f.options.get("family")
+        fam = f.options.family
         name = f"{f.law.name}" + (f" [{fam}]" if fam else "")
         level = None
         rows = []
@@ -138,16 +137,16 @@ def allocation_section(
     parts = []
     first = next((f for f in fits if paths.has_allocation(f.law)), None)
     try:
-        obs = select(
-            runs, family=None if first is None else first.options.get("family")
-        ).observations(None if first is None or first.y not in runs.metrics() else first.y)
+        obs = select(runs, family=None if first is None else first.options.family).observations(
+            None if first is None or first.y not in runs.metrics() else first.y
+        )
         minima = paths.isoflop_minima(obs)
     except InputError:
         minima = pd.DataFrame()
     if len(minima):
         parts.append(add_figure(
             lambda: figures.plot_isoflop(runs, first, y=None if first is None or first.y not in runs.metrics() else first.y,
-                                         family=None if first is None else first.options.get("family")),
+                                         family=None if first is None else first.options.family),
             "fig-isoflop", "IsoFLOP slices: loss vs parameters at equal compute, a parabola in log N per slice and its minimum.",
         ))  # fmt: skip
     if first is not None:

@@ -1,8 +1,5 @@
-"""CLI commands for the zoo stage; they register on :data:`scalinglab.cli.app`.
-
-``lr-sweep``, ``hparams``, ``density``, ``regimes``, ``schedule`` and ``steps-to-loss``: the
-law-specific questions of the law zoo.
-"""
+"""The law zoo's own questions: ``lr-sweep``, ``hparams``, ``density``, ``regimes``,
+``schedule`` and ``steps-to-loss``."""
 
 from __future__ import annotations
 
@@ -10,53 +7,35 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from .cli import (
+from ..errors import InputError
+from .options import (
     FamilyOpt,
+    FitArg,
     JsonOpt,
+    RunFilesArg,
     WhereOpt,
     YOpt,
-    _family,
-    app,
-    cli_command,
-    console,
-    emit_json,
-    err_console,
+    family_option,
+    read_files,
 )
-from .errors import InputError
+from .output import command, emit_json, print_frame, say, warn
 
-FitArg = Annotated[Path, typer.Argument(help="A fit saved with `scalinglab fit -o FIT.json`.")]
-RunsArg = Annotated[
-    list[Path],
-    typer.Argument(help="Run table file(s): CSV, Parquet, JSONL, W&B export, TensorBoard."),
-]
+app = typer.Typer()
 
 
-def _read(runs: list[Path]):  # noqa: ANN202
-    from .runs import read_runs
+def _size(text: str, option: str) -> float:
+    from ..planning.questions import size
 
-    return read_runs([str(p) for p in runs] if len(runs) > 1 else str(runs[0]))
-
-
-def _print_frame(frame, title: str) -> None:  # noqa: ANN001
-    out = Table(title=title)
-    for col in frame.columns:
-        out.add_column(str(col), justify="right")
-    for _, row in frame.iterrows():
-        out.add_row(*(f"{v:.5g}" if isinstance(v, float) else str(v) for v in row))
-    console.print(out)
-
-
-def _warn(warnings: list[str]) -> None:
-    for w in warnings:
-        err_console.print(f"warning: {w}", markup=False, soft_wrap=True)
+    value = size(text, option)
+    assert value is not None
+    return value
 
 
 @app.command("lr-sweep")
-@cli_command
+@command
 def lr_sweep(
-    runs: RunsArg,
+    runs: RunFilesArg,
     y: YOpt = None,
     family: FamilyOpt = None,
     where: WhereOpt = None,
@@ -79,13 +58,13 @@ def lr_sweep(
     """Optimal learning rate per model size (parabola in log-lr), LR sensitivity, trend with N."""
     import json
 
-    from .planning.hyperparams import analyze_lr_sweep
+    from ..planning.hyperparams import analyze_lr_sweep
 
     sweep = analyze_lr_sweep(
-        _read(runs),
+        read_files(runs),
         y=y,
         lr_column=lr_column,
-        family=_family(family),
+        family=family_option(family),
         where=where,
         init_loss=init_loss,
     )
@@ -95,20 +74,18 @@ def lr_sweep(
     if as_json:
         emit_json(doc)
         return
-    _print_frame(sweep.per_size, f"LR sweep ({sweep.lr_column})")
+    print_frame(sweep.per_size, f"LR sweep ({sweep.lr_column})")
     if sweep.trend:
         t = sweep.trend
         text = f"trend: lr_opt = {t['c']:.4g} * N^-{t['alpha']:.3f}"
         if t.get("beta") is not None:
             text += f" * D^{t['beta']:.3f}"
-        console.print(
-            text + f" ({t['n_sizes']} sizes, rms log residual {t['rms_log_residual']:.3f})"
-        )
-    _warn(sweep.warnings)
+        say(text + f" ({t['n_sizes']} sizes, rms log residual {t['rms_log_residual']:.3f})")
+    warn(sweep.warnings)
 
 
 @app.command()
-@cli_command
+@command
 def hparams(
     params: Annotated[str, typer.Option("--params", help="Planned parameters (e.g. 1B, 7e9).")],
     tokens: Annotated[str, typer.Option("--tokens", help="Planned training tokens (e.g. 100B).")],
@@ -123,26 +100,24 @@ def hparams(
     as_json: JsonOpt = False,
 ) -> None:
     """Learning rate and batch size for a planned run (Step Law, or an LR sweep's trend)."""
-    from .planning.hyperparams import recommend_hyperparameters
+    from ..planning.hyperparams import recommend_hyperparameters
 
     rec = recommend_hyperparameters(
-        _size(params, "--params"), _size(tokens, "--tokens"), sweep=sweep_fit, seq_len=seq_len
+        _size(params, "params"), _size(tokens, "tokens"), sweep=sweep_fit, seq_len=seq_len
     )
     if as_json:
         emit_json(rec)
         return
-    console.print(
-        f"learning rate  {rec['lr']:.4g}  ({rec['lr_source']}; Step Law {rec['step_law_lr']:.4g})"
-    )
+    say(f"learning rate  {rec['lr']:.4g}  ({rec['lr_source']}; Step Law {rec['step_law_lr']:.4g})")
     batch = f"{rec['batch_tokens']:.4g} tokens"
     if "batch_sequences" in rec:
         batch += f" = {rec['batch_sequences']} sequences of {rec['seq_len']}"
-    console.print(f"batch size     {batch}  ({rec['batch_source']})")
-    _warn(rec["warnings"])
+    say(f"batch size     {batch}  ({rec['batch_source']})")
+    warn(rec["warnings"])
 
 
 @app.command()
-@cli_command
+@command
 def density(
     fit_file: FitArg,
     params: Annotated[str, typer.Option("--params", help="The model's parameter count.")],
@@ -155,30 +130,30 @@ def density(
     as_json: JsonOpt = False,
 ) -> None:
     """Effective parameter count and capacity density of a model, against a fitted reference law."""
-    from .fitting.result import FitResult
-    from .laws.density import capacity_density
+    from ..fitting.result import FitResult
+    from ..laws.density import capacity_density
 
     ref = FitResult.from_json(fit_file)
     result = capacity_density(
         ref,
-        _size(params, "--params"),
+        _size(params, "params"),
         loss,
-        tokens=None if tokens is None else _size(tokens, "--tokens"),
+        tokens=None if tokens is None else _size(tokens, "tokens"),
     )
     result["reference_law"] = ref.law.name
     if as_json:
         emit_json(result)
         return
-    console.print(
+    say(
         f"effective params {result['effective_params']:.4g} for {result['params']:.4g} params: "
         f"density {result['density']:.3f} (reference: {ref.law.name} fit {fit_file})"
     )
 
 
 @app.command("regimes")
-@cli_command
+@command
 def regimes_command(
-    runs: RunsArg,
+    runs: RunFilesArg,
     x: Annotated[
         str,
         typer.Option("--x", help="The scale to follow: params, tokens, flops, step or a column."),
@@ -189,26 +164,26 @@ def regimes_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Local exponent d log L / d log x along the data: regimes, breaks, learning-curve regions."""
-    from .planning.regimes import regimes
+    from ..planning.regimes import regimes
 
-    report = regimes(_read(runs), x=x, y=y, family=_family(family), where=where)
+    report = regimes(read_files(runs), x=x, y=y, family=family_option(family), where=where)
     if as_json:
         emit_json(report.to_json())
         return
-    _print_frame(
+    print_frame(
         report.points[["x", "value", "reducible", "exponent", "regime", "region"]],
         f"local exponent of the reducible loss along {x} (floor E = {report.floor:.4g}, "
         f"fitted exponent {report.exponent:.3f})",
     )
     for b in report.breaks:
-        console.print(
+        say(
             f"break near {x} = {b['x']:.3g}: exponent {b['exponent_before']:.3f} -> {b['exponent_after']:.3f}"
         )
-    _warn(report.warnings)
+    warn(report.warnings)
 
 
 @app.command()
-@cli_command
+@command
 def schedule(
     fit_file: FitArg,
     schedule: Annotated[
@@ -232,9 +207,9 @@ def schedule(
     as_json: JsonOpt = False,
 ) -> None:
     """Predicted loss curve of an lr_annealing fit under another learning-rate schedule."""
-    from .fitting.result import FitResult
-    from .laws.schedules import schedule_lr
-    from .planning.schedules import predict_schedule
+    from ..fitting.result import FitResult
+    from ..runs.schedules import schedule_lr
+    from ..planning.schedules import predict_schedule
 
     fit = FitResult.from_json(fit_file)
     every = every or max(1, steps // 20)
@@ -261,13 +236,13 @@ def schedule(
         })  # fmt: skip
         return
     for name, curve in results.items():
-        _print_frame(curve, f"{name}: predicted {fit.y} (lr_annealing fit {fit_file})")
+        print_frame(curve, f"{name}: predicted {fit.y} (lr_annealing fit {fit_file})")
     finals = ", ".join(f"{n} {c['value'].iloc[-1]:.4f}" for n, c in results.items())
-    console.print(f"final loss after {steps} steps: {finals}")
+    say(f"final loss after {steps} steps: {finals}")
 
 
 @app.command("steps-to-loss")
-@cli_command
+@command
 def steps_to_loss_command(
     fit_file: Annotated[
         Path | None,
@@ -279,8 +254,8 @@ def steps_to_loss_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Steps and tokens to reach a loss at a batch size (Kaplan's L(N, S_min) + critical batch)."""
-    from .fitting.result import FitResult
-    from .laws.kaplan import KAPLAN_NS, steps_to_loss
+    from ..fitting.result import FitResult
+    from ..laws.kaplan import KAPLAN_NS, steps_to_loss
 
     if fit_file is None:
         values, source = dict(KAPLAN_NS.published), "Kaplan et al. 2020 (published)"
@@ -292,25 +267,13 @@ def steps_to_loss_command(
                 file=str(fit_file),
             )
         values, source = fit.params, str(fit_file)
-    result = steps_to_loss(values, _size(params, "--params"), loss, _size(batch, "--batch"))
+    result = steps_to_loss(values, _size(params, "params"), loss, _size(batch, "batch"))
     result["source"] = source
     if as_json:
         emit_json(result)
         return
-    console.print(
+    say(
         f"loss {loss:g} with {result['params']:.3g} params at batch {result['batch_tokens']:.3g} tokens: "
         f"{result['steps']:.4g} steps, {result['tokens']:.4g} tokens (critical batch "
         f"{result['critical_batch_tokens']:.3g}; S_min {result['min_steps']:.4g}, E_min {result['min_tokens']:.4g}); {source}"
     )
-
-
-def _size(text: str, option: str) -> float:
-    from .runs.sizes import parse_size
-
-    try:
-        value = parse_size(str(text))
-    except ValueError as exc:
-        raise InputError(f"{option} {text!r}: {exc}") from None
-    if not value > 0:
-        raise InputError(f"{option} {text!r}: must be positive")
-    return float(value)

@@ -1,0 +1,134 @@
+"""From a run table to the estimator's problem: the rows a law is fitted to, checked.
+
+Selecting runs (family, ``where``), adding a law's derived columns, taking each curve's steps
+or final values, refusing what cannot be fitted (missing columns, non-positive values, too few
+points) and resolving fixed parameters. The report reads the same rows to draw them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from ..laws.base import Law
+from ..runs import RunTable, read_runs
+from .engine import ParameterSpace, Problem
+
+#: Anything ``read_runs`` reads: a RunTable, a DataFrame, file path(s).
+Runs = RunTable | pd.DataFrame | str | Path | list[Any]
+
+
+def select(
+    runs: Runs, *, family: str | list[str] | tuple[str, ...] | None = None, where: str | None = None
+) -> RunTable:
+    """The runs as a RunTable, keeping only ``family`` and rows matching ``where``."""
+    table = read_runs(runs)  # a RunTable comes back as it is
+    if family is not None or where is not None:
+        table = table.filter(family=family, where=where)
+    return table
+
+
+def observations_for(
+    table: RunTable,
+    law: Law,
+    y: str | None,
+    *,
+    skip_fraction: float = 0.1,
+    final_only: bool | None = None,
+) -> pd.DataFrame:
+    """The rows a law is fitted to, after the law's own derived columns are added."""
+    if law.prepare is not None:
+        table = RunTable(law.prepare(table.df.copy()), table.source, table.notes)
+    return table.observations(y, skip_fraction=skip_fraction, final_only=final_only)
+
+
+def build_problem(
+    law: Law, obs: pd.DataFrame, source: str, *, fix: Mapping[str, float], delta: float
+) -> Problem:
+    """Check the observations against the law and package them for the estimator."""
+    missing = [v for v in law.variables if v not in obs.columns or obs[v].isna().all()]
+    if missing:
+        numeric = [
+            c
+            for c in obs.columns
+            if c not in ("run_id", "family", "value", "metric") and obs[c].notna().any()
+        ]
+        raise InputError(
+            f"law {law.name!r} needs column(s) {', '.join(missing)}; the data has {', '.join(numeric)}",
+            file=source,
+            column=missing[0],
+        )
+
+    # Observations no longer know their source rows; the run (and step) finds the culprit.
+    def where(i: int) -> str:
+        step = obs["step"].iloc[i] if "step" in obs.columns else np.nan
+        return f"run {obs['run_id'].iloc[i]!r}" + ("" if pd.isna(step) else f" step {step:g}")
+
+    data = {}
+    for v in law.variables:
+        values = pd.to_numeric(obs[v], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise InputError(
+                f"{where(bad[0])}: empty or non-numeric value for law variable {v!r}",
+                file=source,
+                column=v,
+            )
+        data[v] = values
+    y = obs["value"].to_numpy(dtype=float)
+    bad = np.flatnonzero(~(y > 0))
+    if bad.size:
+        raise InputError(
+            f"{where(bad[0])}: value {y[bad[0]]:g} is not positive: laws are fitted on log(value)",
+            file=source, column="value",
+        )  # fmt: skip
+    space = ParameterSpace(law, fix)
+    n_free = len(space.free)
+    if n_free == 0:
+        raise InputError(f"every parameter of law {law.name!r} is fixed: nothing to fit")
+    if len(y) <= n_free:
+        raise InputError(
+            f"too few points for law {law.name!r}: {len(y)} point(s) for {n_free} free parameters "
+            f"(need at least {n_free + 1})",
+            file=source,
+        )
+    groups = pd.factorize(obs["run_id"].astype(str))[0]
+    return Problem(law, data, y, groups, space, delta)
+
+
+def resolve_fix(fix: Mapping[str, float | str] | None, law: Law) -> dict[str, float]:
+    """Fixed values from numbers, ``"published"``, or a saved fit (``path.json``)."""
+    out: dict[str, float] = {}
+    for name, given in (fix or {}).items():
+        law.parameter(name)
+        if isinstance(given, int | float):
+            value = float(given)
+        elif given == "published":
+            if name not in law.published:
+                raise InputError(f"law {law.name!r} has no published value for {name!r}")
+            value = float(law.published[name])
+        elif str(given).endswith(".json"):
+            from .result import FitResult  # a saved fit lends its value
+
+            other = FitResult.from_json(given)
+            if name not in other.params:
+                raise InputError(f"fit {given} has no parameter {name!r}", file=str(given))
+            value = other.params[name]
+        else:
+            try:
+                value = float(given)
+            except ValueError:
+                raise InputError(
+                    f"{name}={given}: expected a number, 'published' or a fit .json file",
+                    option="fix",
+                ) from None
+        if not math.isfinite(value):
+            raise InputError(f"{name}={given}: not a finite number", option="fix")
+        out[name] = value
+    return out

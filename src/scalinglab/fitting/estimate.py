@@ -1,0 +1,136 @@
+"""The estimate: a law fitted to selected runs, with its bootstrap and diagnostics.
+
+:func:`estimate` is the fit without calibration: the search (:mod:`.engine`), the run-
+resampling bootstrap, the diagnostics (:mod:`.diagnostics`) and the :class:`FitResult` that
+holds them. :func:`scalinglab.fit` selects the runs, calls it, and calibrates when asked; the
+calibration's nested fits call it directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..laws.base import Law
+from ..runs import RunTable
+from . import diagnostics
+from .data import build_problem, observations_for, resolve_fix
+from .engine import best_fit, block_bootstrap_weights, bootstrap_weights, refit_many
+from .options import FitOptions
+from .result import FitResult
+
+#: progress(stage, done, total): called as the bootstrap advances, for progress bars.
+Progress = Callable[[str, int, int], None]
+
+
+def estimate(
+    table: RunTable, law: Law, opts: FitOptions, *, progress: Progress | None = None
+) -> FitResult:
+    """Fit ``law`` (its bounds set) to ``table`` (its family and ``where`` applied).
+
+    Example:
+        >>> from scalinglab.laws import get_law                                  # doctest: +SKIP
+        >>> from scalinglab.runs import read_runs
+        >>> table = read_runs("runs.csv").filter(where="value < 3.42")
+        >>> estimate(table, get_law("chinchilla"), FitOptions(bootstrap=0)).params
+    """
+    t0 = time.perf_counter()
+    obs = observations_for(
+        table, law, opts.y, skip_fraction=opts.skip_fraction, final_only=opts.final_only
+    )
+    metric = opts.y or (table.metrics()[0] if len(table.metrics()) == 1 else "value")
+    problem = build_problem(
+        law, obs, table.source, fix=resolve_fix(opts.fix, law), delta=opts.huber_delta
+    )
+    run_ids = list(pd.unique(obs["run_id"].astype(str)))
+
+    best, n_grid = best_fit(problem, n_starts=opts.n_starts, seed=opts.seed)
+    u_hat = best.u
+    natural = problem.natural(u_hat)[0]
+    t_fit = time.perf_counter() - t0
+
+    samples = None
+    warnings: list[str] = []
+    if not best.converged[0]:
+        warnings.append(
+            f"the optimiser did not converge ({best.message()}): treat the parameters with suspicion"
+        )
+    warnings += diagnostics.bound_warnings(problem, natural)
+    if opts.bootstrap > 0:
+        rng = np.random.default_rng(opts.seed)
+        if problem.n_groups == 1:
+            # One run: resampling runs would repeat it every time (zero-width intervals), so
+            # blocks of neighbouring checkpoints are resampled instead (their errors are
+            # correlated; single checkpoints resampled alone gave intervals far too narrow).
+            steps = obs["step"].to_numpy(dtype=float) if "step" in obs else np.arange(len(obs))
+            order = np.argsort(np.nan_to_num(steps, nan=np.inf), kind="stable")
+            weights = block_bootstrap_weights(order, opts.bootstrap, rng)
+            warnings.append(
+                "one run only: the bootstrap resamples blocks of consecutive checkpoints, not "
+                "runs; the intervals say how well this run pins the law down, not how runs vary"
+            )
+        else:
+            weights = bootstrap_weights(problem.groups, opts.bootstrap, rng)
+        reps = refit_many(
+            problem, u_hat, weights,
+            progress=None if progress is None else (lambda d, t: progress("bootstrap", d, t)),
+        )  # fmt: skip
+        boot_natural = problem.natural(reps.u)
+        samples = _full_matrix(law, problem.space.names, boot_natural, problem.space.fixed)
+        failed = int((~np.isfinite(reps.objective)).sum())
+        if failed:
+            warnings.append(f"{failed} of {opts.bootstrap} bootstrap replicates failed to fit")
+        free_linear = [p.name for p in problem.space.linear]
+        idx = [problem.space.names.index(n) for n in free_linear]
+        warnings += diagnostics.identification_warnings(
+            free_linear, boot_natural[:, idx], natural[idx]
+        )
+        if opts.influence:
+            warnings += diagnostics.influence_warnings(problem, u_hat, boot_natural, run_ids)
+    params = {
+        **problem.space.fixed,
+        **dict(zip(problem.space.names, map(float, natural), strict=True)),
+    }
+    params = {n: params[n] for n in law.parameter_names}
+    data_range = {
+        v: (float(np.min(problem.data[v])), float(np.max(problem.data[v]))) for v in law.variables
+    }
+    return FitResult(
+        law=law,
+        params=params,
+        objective=float(best.objective[0]),
+        n_points=len(problem.y),
+        n_runs=problem.n_groups,
+        converged=bool(best.converged[0]),
+        y=metric,
+        data_range=data_range,
+        fixed=dict(problem.space.fixed),
+        warnings=warnings,
+        notes=list(table.notes),
+        options=opts,
+        residuals=diagnostics.residual_summary(problem, u_hat),
+        samples=samples,
+        timing={"fit_s": t_fit, "total_s": time.perf_counter() - t0},
+        source=table.source,
+        solver={
+            "status": int(best.status[0]),
+            "message": best.message(),
+            "iterations": int(best.iterations),
+            "grid_points": n_grid,
+        },
+    )
+
+
+def _full_matrix(
+    law: Law, free_names: list[str], free_values: np.ndarray, fixed: Mapping[str, float]
+) -> np.ndarray:
+    cols = []
+    for name in law.parameter_names:
+        if name in fixed:
+            cols.append(np.full(len(free_values), fixed[name]))
+        else:
+            cols.append(free_values[:, free_names.index(name)])
+    return np.stack(cols, axis=1)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .files import read_bytes
 from .schema import SIZES, RawTable
 
 # TensorFlow DataType enum values we can read as scalars, with their little-endian layout.
@@ -207,7 +208,7 @@ def read_records(path: Path) -> tuple[list[Record], bool]:
     The length checksum is verified here (a bad length derails the framing); the payload
     checksums of the records that hold scalars are verified by :func:`check_payloads`.
     """
-    data = path.read_bytes()
+    data = read_bytes(path, name=path.name)
     records, pos = [], 0
     while pos + 12 <= len(data):
         header = data[pos : pos + 8]
@@ -244,7 +245,7 @@ def check_payloads(records: list[Record], file: str) -> None:
 # ------------------------------------------------------------------------------- reading
 def event_files(root: Path) -> dict[str, list[Path]]:
     """Runs under ``root``: run name -> its event files (the directory's relative path)."""
-    if root.is_file():
+    if not root.is_dir():  # one event file (a pipe or a device is refused when it is read)
         return {root.parent.name or root.stem: [root]}
     runs: dict[str, list[Path]] = {}
     for f in sorted(root.rglob("*tfevents*")):

@@ -13,6 +13,7 @@ Canonical columns (extra columns follow, numeric where every cell is a number)::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,18 +21,27 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from .checks import (
+    SIZES,
+    check_losses,
+    check_sizes,
+    check_steps,
+    check_unique,
+    derive_sizes,
+    require,
+)
 from .sizes import (
-    as_text,
-    cell_text,
+    Text,
+    clean_text,
     empty_mask,
     format_size,
-    is_empty_cell,
+    number_of_cell,
     parse_column,
     parse_size,
+    read_numbers,
 )
 
 CANONICAL = ("family", "run_id", "params", "tokens", "flops", "step", "metric", "value")
-SIZES = ("params", "tokens", "flops")
 
 #: Other spellings accepted for canonical columns (matched case-insensitively).
 ALIASES: dict[str, str] = {
@@ -60,6 +70,16 @@ class RawTable:
 def rename_columns(raw: RawTable, notes: list[str]) -> pd.DataFrame:
     """Strip column names and map ``Params``, ``n_params``... to the canonical names."""
     frame = raw.frame.rename(columns=lambda c: str(c).strip())
+    twice = frame.columns[frame.columns.duplicated()]
+    if len(twice):  # " a" and "a" once stripped
+        raise InputError(f"column {twice[0]!r} appears twice; keep one", file=raw.file)
+    by_case: dict[str, str] = {}
+    for col in frame.columns:
+        other = by_case.setdefault(col.lower(), col)
+        if other != col:  # Params and params would both mean params; a store keeps one of them
+            raise InputError(
+                f"columns {other!r} and {col!r} differ only in case; keep one", file=raw.file
+            )
     mapping: dict[str, str] = {}
     for col in frame.columns:
         low = col.lower()
@@ -99,29 +119,30 @@ def to_canonical(
     if len(frame) == 0:
         raise InputError("no rows", file=file)
 
-    out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     sizes = {c: _numbers(frame, c, file, rows) for c in SIZES}
-    _derive_sizes(frame, sizes, file, rows, notes)
+    check_sizes(frame, sizes, file, rows)
+    derive_sizes(sizes, file, rows, notes)
     value = parse_column(frame["value"], column="value", file=file, rows=rows)
-    _require(frame, value, "value", file, rows)
+    require(frame, value, "value", file, rows)
     step = (
         parse_column(frame["step"], column="step", file=file, rows=rows)
         if "step" in frame
         else np.full(len(frame), np.nan)
     )
-    _check_finite(frame, step, "step", file, rows, allow_nan=True)
+    check_steps(frame, step, file, rows)
 
-    out["family"] = _text(frame, "family", raw.family, file, rows, notes)
+    family = _text(frame, "family", raw.family, file, rows, notes)
     metric = _text(frame, "metric", None, file, rows, notes)
-    out["run_id"] = _run_ids(frame, out["family"].to_numpy(), sizes, raw.file, notes)
-    for c in SIZES:
-        out[c] = sizes[c]
-    out["step"] = step
-    out["metric"] = metric
-    out["value"] = value
-    for col in frame.columns:
-        if col not in CANONICAL:
-            out[col] = _extra(frame[col])
+    check_losses(frame, value, metric, file, rows)
+    run_id = _run_ids(frame, family.values, sizes, notes)
+    columns = {"family": family.values, "run_id": run_id.values, **sizes}
+    columns |= {"step": step, "metric": metric.values, "value": value}
+    columns |= {col: _extra(frame[col]) for col in frame.columns if col not in CANONICAL}
+    # One frame built at once: adding columns one by one fragments it (and pandas prints a
+    # PerformanceWarning per 100 columns of a wide table); concat copies no column.
+    out = pd.concat({c: pd.Series(v) for c, v in columns.items()}, axis=1)
+    codes = [family.codes, run_id.codes, out["step"], metric.codes]
+    check_unique(out, rows, [file], np.zeros(len(out), dtype=np.int64), codes)
     return out, rows, notes
 
 
@@ -209,128 +230,115 @@ def _numbers(frame, col, file, rows) -> np.ndarray:
     return parse_column(frame[col], column=col, file=file, rows=rows)
 
 
-def _derive_sizes(frame, sizes, file, rows, notes) -> None:
-    """Fill the one missing size of each row from the two others (flops = 6*params*tokens).
-
-    6ND is the standard training-FLOP estimate for dense transformers (Kaplan et al. 2020,
-    eq. 2.1); the rows derived are counted in the notes. A row with one size only (an L(N),
-    L(D) or L(C) table) keeps the other two empty: laws of that size alone can be fitted.
-    """
-    for c in SIZES:
-        _check_finite(frame, sizes[c], c, file, rows, allow_nan=True)
-        bad = np.flatnonzero(sizes[c] <= 0)
-        if bad.size:
-            i = bad[0]
-            raise InputError(
-                f"must be positive: {cell_text(frame[c], i)!r}",
-                file=file,
-                row=int(rows[i]),
-                column=c,
-            )
-    missing = np.column_stack([np.isnan(sizes[c]) for c in SIZES])
-    none = np.flatnonzero(missing.all(axis=1))
-    if none.size:
-        i = none[0]
-        col = next(c for c in SIZES if c in frame.columns)
-        raise InputError(
-            "empty value (need at least one of params, tokens, flops)",
-            file=file,
-            row=int(rows[i]),
-            column=col,
-        )
-    derivable = missing.sum(axis=1) == 1
-    n, d, c = sizes["params"], sizes["tokens"], sizes["flops"]
-    formulas = {
-        "flops": ("6*params*tokens", lambda: 6.0 * n * d),
-        "tokens": ("flops/(6*params)", lambda: c / (6.0 * n)),
-        "params": ("flops/(6*tokens)", lambda: c / (6.0 * d)),
-    }
-    for col, (formula, compute) in formulas.items():
-        where = np.isnan(sizes[col]) & derivable
-        if where.any():
-            sizes[col][where] = compute()[where]
-            notes.append(f"{col} derived as {formula} for {where.sum()} rows")
-
-
-def _check_finite(frame, values, col, file, rows, *, allow_nan: bool) -> None:
-    bad = np.isinf(values) if allow_nan else ~np.isfinite(values)
-    if bad.any():
-        i = np.flatnonzero(bad)[0]
-        raise InputError(
-            f"not finite: {cell_text(frame[col], i)!r}", file=file, row=int(rows[i]), column=col
-        )
-
-
-def _require(frame, values, col, file, rows) -> None:
-    empty = np.isnan(values)
-    if empty.any():
-        i = np.flatnonzero(empty)[0]
-        if is_empty_cell(frame[col].iloc[i]) or pd.isna(frame[col].iloc[i]):
-            raise InputError("empty value", file=file, row=int(rows[i]), column=col)
-    _check_finite(frame, values, col, file, rows, allow_nan=False)
-
-
-def _text(frame, col, default, file, rows, notes) -> np.ndarray:
+def _text(frame, col, default, file, rows, notes) -> Text:
     """A text column; empty cells take ``default`` (an error when there is none)."""
     n = len(frame)
     if col not in frame.columns:
         if default is None:
             raise InputError(f"missing column {col!r}", file=file)
         notes.append(f"{col} set to {default!r} (the file name) for all {n} rows")
-        return np.full(n, default, dtype=object)
-    empty = empty_mask(frame[col])
-    text = as_text(frame[col])
-    if empty.any():
+        return Text.of(pd.Series([default] * n, dtype="str"), np.zeros(n, dtype=bool))
+    text = clean_text(frame[col])
+    if text.empty.any():
         if default is None:
-            i = np.flatnonzero(empty)[0]
+            i = np.flatnonzero(text.empty)[0]
             raise InputError("empty value", file=file, row=int(rows[i]), column=col)
-        text[empty] = default
-        notes.append(f"{col} set to {default!r} (the file name) for {empty.sum()} rows where empty")
+        notes.append(
+            f"{col} set to {default!r} (the file name) for {text.empty.sum()} rows where empty"
+        )
+        text = text.filled(default)
     return text
 
 
-def _run_ids(frame, family, sizes, file, notes) -> np.ndarray:
+def _run_ids(frame, family: pd.Series, sizes, notes) -> Text:
     """Given run ids, or stable ones built from family, params and tokens."""
+    n = len(frame)
     if "run_id" in frame.columns:
-        empty = empty_mask(frame["run_id"])
-        ids = as_text(frame["run_id"])
-        if not empty.any():
+        ids = clean_text(frame["run_id"])
+        if not ids.empty.any():
             return ids
+        empty = ids.empty
         notes.append(
             f"run_id built from family, params and tokens for {empty.sum()} rows where empty"
         )
+        ids = ids.values.copy()
     else:
-        empty = np.ones(len(frame), dtype=bool)
-        ids = np.empty(len(frame), dtype=object)
-        notes.append(f"run_id built from family, params and tokens for all {len(frame)} rows")
-    built: dict[tuple, str] = {}  # one id per (family, params, tokens): runs have many rows
-    for i in np.flatnonzero(empty):
-        key = (family[i], sizes["params"][i], sizes["tokens"][i], sizes["flops"][i])
-        if key not in built:
-            sized = zip("ND", key[1:3], strict=True)
-            parts = [f"{tag}{format_size(v)}" for tag, v in sized if np.isfinite(v)]
-            built[key] = "-".join([key[0], *(parts or [f"C{key[3]:.3g}"])])
-        ids[i] = built[key]
-    return ids
+        empty = np.ones(n, dtype=bool)
+        ids = pd.Series([""] * n, dtype="str")
+        notes.append(f"run_id built from family, params and tokens for all {n} rows")
+    # Runs have many rows: name each (family, params, tokens, flops) once.
+    keys = pd.DataFrame({"family": family[empty].to_numpy(), **{c: sizes[c][empty] for c in SIZES}})
+    run = keys.groupby(list(keys.columns), sort=False, dropna=False).ngroup().to_numpy()
+    names = [_run_name(*key) for key in keys.drop_duplicates().itertuples(index=False)]
+    ids[empty] = np.asarray(names, dtype=object)[run]
+    return Text.of(ids, np.zeros(n, dtype=bool))
+
+
+def _run_name(family: str, params: float, tokens: float, flops: float) -> str:
+    sized = [
+        f"{tag}{format_size(v)}" for tag, v in (("N", params), ("D", tokens)) if np.isfinite(v)
+    ]
+    return "-".join([family, *(sized or [f"C{flops:.3g}"])])
 
 
 def _extra(values: pd.Series) -> pd.Series:
-    """Keep an extra column; numeric (sizes included) when every non-empty cell is a number."""
-    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
-        return values.astype(np.float64).reset_index(drop=True)
-    cells = values.to_numpy(dtype=object)
-    kept = pd.Series(np.where(empty_mask(values), None, cells), dtype=object)
-    if any(
-        isinstance(c, bool) or not isinstance(c, str | int | float | np.number)
-        for c in kept.dropna()
-    ):
-        return pd.Series(kept.tolist())  # let pandas pick the dtype (str for text)
-    numbers = pd.to_numeric(kept, errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan, copy=True
+    """Keep an extra column; numeric (sizes included) when every non-empty cell is a number.
+
+    Text stays text (empty cells become missing) and booleans stay booleans; nested values
+    (JSON lists and objects, Parquet lists and structs) become JSON text, which filters and
+    the store can hold.
+    """
+    values = values.reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype(np.float64)
+    empty = empty_mask(values)
+    if _holds_other_than_text_and_numbers(values, empty):
+        return pd.Series(
+            [None if e else _json_if_nested(v) for v, e in zip(values, empty, strict=True)]
+        )
+    if empty.all():
+        return pd.Series(np.full(len(values), np.nan))
+    try:  # a column whose first value is text is text: no need to read the rest as numbers
+        number_of_cell(values.iloc[int(np.argmin(empty))])
+    except ValueError:
+        return _kept_text(values, empty)
+    numbers, bad = read_numbers(values, empty)
+    return pd.Series(numbers) if bad < 0 else _kept_text(values, empty)
+
+
+def _holds_other_than_text_and_numbers(values: pd.Series, empty: np.ndarray) -> bool:
+    if isinstance(values.dtype, pd.StringDtype):
+        return False
+    if pd.api.types.infer_dtype(values, skipna=True) in _TEXT_OR_NUMBERS:
+        return False
+    return any(
+        isinstance(v, bool | np.bool_) or not isinstance(v, str | int | float | np.number)
+        for v, e in zip(values, empty, strict=True)
+        if not e
     )
-    for i in np.flatnonzero(np.isnan(numbers) & kept.notna().to_numpy()):
-        try:
-            numbers[i] = parse_size(str(cells[i]))
-        except ValueError:
-            return pd.Series(kept.tolist())
-    return pd.Series(numbers)
+
+
+_TEXT_OR_NUMBERS = ("string", "floating", "integer", "mixed-integer-float", "empty")
+
+
+def _kept_text(values: pd.Series, empty: np.ndarray) -> pd.Series:
+    """A text column as read, missing where empty."""
+    if isinstance(values.dtype, pd.StringDtype) or pd.api.types.infer_dtype(values) == "string":
+        text = values.astype("str")
+        return text.mask(empty) if empty.any() else text
+    return pd.Series([None if e else v for v, e in zip(values, empty, strict=True)])
+
+
+def _json_if_nested(cell: object) -> object:
+    if isinstance(cell, list | tuple | dict | np.ndarray):
+        return json.dumps(cell, default=_plain)
+    return cell
+
+
+def _plain(value: object) -> object:
+    """numpy values inside nested cells (pyarrow gives lists as arrays) as JSON's own."""
+    if isinstance(value, np.ndarray | np.generic):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")

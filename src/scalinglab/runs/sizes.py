@@ -11,12 +11,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..errors import InputError
 from ..expr import SIZE_SUFFIXES
@@ -63,26 +67,161 @@ def is_empty_cell(value: object) -> bool:
 
 
 def empty_mask(values: pd.Series) -> np.ndarray:
-    """Boolean mask of the empty cells of a column (vectorised for text columns)."""
+    """Boolean mask of the empty cells of a column, vectorised for every dtype."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return values.isna().to_numpy(dtype=bool)
     if isinstance(values.dtype, pd.StringDtype):
-        lowered = values.str.strip().str.lower()
-        return (values.isna() | lowered.isin(EMPTY_TEXTS)).to_numpy(dtype=bool, na_value=True)
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.isna().to_numpy()
+        return clean_text(values).empty
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return clean_text(values.astype("str")).empty
     return np.fromiter((is_empty_cell(v) for v in values), dtype=bool, count=len(values))
 
 
-def as_text(values: pd.Series) -> np.ndarray:
-    """A column as stripped strings (object array); run ids read as floats lose their ``.0``."""
+@dataclass
+class Text:
+    """A text column cleaned: stripped values (``str`` dtype), the mask of empty cells, and
+    integer codes: two non-empty cells have the same code if and only if their text is equal,
+    and ``distinct[code]`` is that text.
+    """
+
+    values: pd.Series
+    empty: np.ndarray
+    codes: np.ndarray
+    distinct: pd.Series
+
+    @classmethod
+    def of(cls, values: pd.Series, empty: np.ndarray) -> Text:
+        codes, distinct = pd.factorize(values)
+        return cls(values, empty, codes, pd.Series(distinct, dtype="str"))
+
+    def filled(self, default: str) -> Text:
+        """Empty cells replaced by ``default``."""
+        values = self.values.mask(self.empty, default)
+        return Text.of(values, np.zeros(len(values), dtype=bool))
+
+
+def clean_text(values: pd.Series) -> Text:
+    """A column as stripped text, with its empty cells and codes (see :class:`Text`).
+
+    Text columns repeat a few values (families, metrics, a run id per checkpoint), so the
+    distinct values are cleaned once and mapped back; a column with nothing to strip is
+    returned as it is, without a copy.
+    """
+    values = values.reset_index(drop=True)
+    if not isinstance(values.dtype, pd.StringDtype):
+        return Text.of(as_text(values), empty_mask(values))
+    codes, distinct = pd.factorize(values)  # a missing cell gets code -1
+    distinct = pd.Series(distinct, dtype=values.dtype)
+    stripped = distinct.str.strip()
+    is_empty = stripped.str.lower().isin(EMPTY_TEXTS).to_numpy(dtype=bool, na_value=True)
+    empty = np.append(is_empty, True)[codes]
+    if not (stripped != distinct).any():
+        return Text(values, empty, codes, distinct)
+    text = pd.Series(stripped.array.take(codes, allow_fill=True))
+    return Text.of(text, empty)  # " a" and "a" are one text once stripped
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """A column as stripped text (``str`` dtype); run ids read as floats lose their ``.0``."""
+    values = values.reset_index(drop=True)
     if isinstance(values.dtype, pd.StringDtype):
-        return values.str.strip().to_numpy(dtype=object)
-    return np.array([_one_text(v) for v in values], dtype=object)
+        return clean_text(values).values
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("str")
+    return values.map(_one_text, na_action="ignore").astype("str")
 
 
 def _one_text(v: object) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))  # 3.0 -> "3"
     return str(v).strip()
+
+
+# The human-size grammar of parse_size for pyarrow's regex engine (RE2), which reads a whole
+# column at once. Cells it does not match go through parse_size itself, so the two grammars
+# need not agree on exotica (Unicode digits): they are only a fast path.
+_SIZE_RE2 = (
+    r"(?i)^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*"
+    r"(?P<suffix>[" + "".join(SIZE_SUFFIXES) + r"])?$"
+)
+_SUFFIXES = pa.array(list(SIZE_SUFFIXES))
+_SCALES = np.array([*SIZE_SUFFIXES.values(), 1.0])  # the last: no suffix
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    return pa.array(values.astype("str").str.strip(), from_pandas=True)
+
+
+def _numbers_of_text(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Floats of a text column (empty cells already null) and the mask of cells not read."""
+    try:  # the usual case: plain numbers only
+        return text.cast(pa.float64()).to_numpy(zero_copy_only=False, writable=True), np.zeros(
+            len(text), bool
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    thousands = pc.match_substring_regex(text, _THOUSANDS.pattern)
+    text = pc.if_else(thousands, pc.replace_substring(text, ",", ""), text)
+    parts = pc.extract_regex(text, _SIZE_RE2)
+    matched = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+    number = pc.if_else(matched, pc.struct_field(parts, [0]), None).cast(pa.float64())
+    suffix = pc.index_in(pc.utf8_upper(pc.struct_field(parts, [1])), value_set=_SUFFIXES)
+    scale = _SCALES[suffix.fill_null(len(_SUFFIXES)).to_numpy(zero_copy_only=False)]
+    numbers = number.to_numpy(zero_copy_only=False) * scale
+    return numbers, ~matched & text.is_valid().to_numpy(zero_copy_only=False)
+
+
+def number_of_cell(cell: object) -> float:
+    """One cell the vectorised readers left: pandas' number parser, then parse_size.
+
+    Raises ``ValueError`` with the message for the user: a boolean is not a number, and an
+    integer beyond the float range is refused rather than overflowing.
+    """
+    if isinstance(cell, bool | np.bool_):
+        raise ValueError(f"not a number: {bool(cell)!r} (a boolean)")
+    if isinstance(cell, int | float | np.number):
+        try:
+            return float(cell)
+        except OverflowError:
+            digits = str(cell)
+            raise ValueError(f"number too large: {digits[:12]}... ({len(digits)} digits)") from None
+    if not isinstance(cell, str):
+        raise ValueError(f"not a number: {cell!r}")
+    number = pd.to_numeric(pd.Series([cell], dtype=object), errors="coerce").iloc[0]
+    return float(number) if not pd.isna(number) else parse_size(cell)
+
+
+def read_numbers(values: pd.Series, empty: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """A column as float64 (NaN where empty) and the position of its first unreadable cell
+    (-1 when every non-empty cell is a number or a human size); booleans are not numbers."""
+    if empty is None:
+        empty = empty_mask(values)
+    if pd.api.types.is_bool_dtype(values.dtype):
+        numbers = np.full(len(values), np.nan)
+        return numbers, int(np.argmax(~empty)) if (~empty).any() else -1
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.to_numpy(dtype=np.float64, na_value=np.nan, copy=True), -1
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind in ("floating", "integer", "mixed-integer-float", "empty"):
+        with contextlib.suppress(OverflowError):  # an integer past the float range: below
+            return values.where(~empty).to_numpy(dtype=np.float64, na_value=np.nan, copy=True), -1
+    if isinstance(values.dtype, pd.StringDtype) or kind == "string":
+        text = pc.if_else(pa.array(empty), None, _arrow_text(values))
+        numbers, left = _numbers_of_text(text)
+    else:  # numbers, or cells of mixed types (JSON records, DataFrames)
+        cells = values.to_numpy(dtype=object)
+        numbers, left = np.full(len(values), np.nan), ~empty
+        is_text = np.fromiter((isinstance(c, str) for c in cells), dtype=bool, count=len(cells))
+        if is_text.any():
+            text = _arrow_text(pd.Series(cells[is_text & ~empty], dtype="str"))
+            numbers[is_text & ~empty], left[is_text & ~empty] = _numbers_of_text(text)
+    cells = values.to_numpy(dtype=object)
+    for i in np.flatnonzero(left):
+        try:
+            numbers[i] = number_of_cell(cells[i])
+        except ValueError:
+            return numbers, int(i)
+    return numbers, -1
 
 
 def parse_column(
@@ -94,31 +233,18 @@ def parse_column(
 ) -> np.ndarray:
     """Return a column as float64, NaN where a cell is empty.
 
-    Numeric columns (Parquet, DataFrames) pass through; text cells are read with
-    :func:`parse_size`. The first unreadable cell raises
-    ``InputError("not a number: 'abc'", file=..., row=..., column=...)``.
+    Numeric columns (Parquet, DataFrames, typed CSV) pass through; text cells are read as
+    plain numbers or human sizes, a whole column at a time. The first unreadable cell raises
+    ``InputError("not a number: 'abc'", file=..., row=..., column=...)``; a boolean is not
+    a number (JSON ``true`` is not 1).
     """
-    if pd.api.types.is_bool_dtype(values.dtype):
-        raise InputError(
-            f"not a number: {values.iloc[0]!r}", file=file, row=int(rows[0]), column=column
-        )
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-    empty = empty_mask(values)
-    cells = values.to_numpy(dtype=object)
-    # Fast path: most cells are plain numbers and pandas reads them in C.
-    plain = pd.Series(np.where(empty, None, cells), dtype=object)
-    numbers = pd.to_numeric(plain, errors="coerce").to_numpy(
-        dtype=np.float64, na_value=np.nan, copy=True
-    )
-    for i in np.flatnonzero(np.isnan(numbers) & ~empty):
-        cell = cells[i]
-        if isinstance(cell, bool) or not isinstance(cell, str | int | float | np.number):
-            raise InputError(f"not a number: {cell!r}", file=file, row=int(rows[i]), column=column)
+    numbers, bad = read_numbers(values)
+    if bad >= 0:
         try:
-            numbers[i] = parse_size(str(cell))
+            number_of_cell(values.iloc[bad])
         except ValueError as exc:
-            raise InputError(str(exc), file=file, row=int(rows[i]), column=column) from None
+            raise InputError(str(exc), file=file, row=int(rows[bad]), column=column) from None
+        raise AssertionError("a cell was refused, then read")  # pragma: no cover
     return numbers
 
 

@@ -1,0 +1,240 @@
+"""Checks on the numbers of a run table: finite, positive sizes, derived sizes, steps, losses.
+
+Each check is vectorised over a column and raises an :class:`~scalinglab.errors.InputError`
+naming the file, row and column of the *first* bad cell, so a million rows cost a few numpy
+passes and the message is the same as a cell-by-cell loop would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+from .sizes import Text, cell_text, is_empty_cell
+
+SIZES = ("params", "tokens", "flops")
+#: What names one observation: unique in a run table.
+KEY = ("family", "run_id", "step", "metric")
+
+#: A positive loss below this is a bug upstream (an underflow, a wrong unit), not a measurement:
+#: one such value among 56 drove a Chinchilla fit to E = A = B = 0 with an infinite objective.
+MIN_LOSS = 1e-30
+#: A loss this many times above or below the median of its metric is refused (a diverged step
+#: logs inf or NaN, which are refused anyway; 1e6 leaves room for any real learning curve).
+MAX_LOSS_RATIO = 1e6
+
+# 6ND is the standard training-FLOP estimate for dense transformers (Kaplan et al. 2020,
+# eq. 2.1): the missing one of params, tokens and flops is derived from the two others.
+_DERIVED = {
+    "flops": ("6*params*tokens", lambda n, d, c: 6.0 * n * d),
+    "tokens": ("flops/(6*params)", lambda n, d, c: c / (6.0 * n)),
+    "params": ("flops/(6*tokens)", lambda n, d, c: c / (6.0 * d)),
+}
+
+
+def _first(mask: np.ndarray) -> int | None:
+    hits = np.flatnonzero(mask)
+    return int(hits[0]) if hits.size else None
+
+
+def check_finite(frame, values, col, file, rows, *, allow_nan: bool) -> None:
+    """Refuse inf (and NaN unless ``allow_nan``: an empty cell)."""
+    i = _first(np.isinf(values) if allow_nan else ~np.isfinite(values))
+    if i is not None:
+        raise InputError(
+            f"not finite: {cell_text(frame[col], i)!r}", file=file, row=int(rows[i]), column=col
+        )
+
+
+def require(frame, values, col, file, rows) -> None:
+    """A column every row must fill with a finite number (``value``)."""
+    i = _first(np.isnan(values))
+    if i is not None:
+        cell = frame[col].iloc[i]
+        if is_empty_cell(cell) or pd.isna(cell):
+            raise InputError("empty value", file=file, row=int(rows[i]), column=col)
+    check_finite(frame, values, col, file, rows, allow_nan=False)
+
+
+def check_sizes(frame, sizes: dict[str, np.ndarray], file, rows) -> None:
+    """Every given size finite and positive; every row with at least one size."""
+    for c in SIZES:
+        check_finite(frame, sizes[c], c, file, rows, allow_nan=True)
+        i = _first(sizes[c] <= 0)
+        if i is not None:
+            raise InputError(
+                f"must be positive: {cell_text(frame[c], i)!r}",
+                file=file,
+                row=int(rows[i]),
+                column=c,
+            )
+    i = _first(np.isnan(sizes["params"]) & np.isnan(sizes["tokens"]) & np.isnan(sizes["flops"]))
+    if i is not None:
+        col = next(c for c in SIZES if c in frame.columns)
+        raise InputError(
+            "empty value (need at least one of params, tokens, flops)",
+            file=file,
+            row=int(rows[i]),
+            column=col,
+        )
+
+
+def derive_sizes(sizes: dict[str, np.ndarray], file, rows, notes: list[str]) -> None:
+    """Fill the one missing size of each row from the two others (in place; counted in notes).
+
+    A row with one size only (an L(N), L(D) or L(C) table) keeps the other two empty: laws of
+    that size alone can be fitted. A derived size must be a positive finite number:
+    ``params = tokens = 1e200`` would give ``flops = inf``, which no fit can use.
+    """
+    missing = {c: np.isnan(sizes[c]) for c in SIZES}
+    derivable = (missing["params"].view(np.int8) + missing["tokens"] + missing["flops"]) == 1
+    n, d, c = sizes["params"], sizes["tokens"], sizes["flops"]
+    for col, (formula, compute) in _DERIVED.items():
+        where = missing[col] & derivable
+        if not where.any():
+            continue
+        with np.errstate(over="ignore", under="ignore"):
+            derived = compute(n, d, c) if where.all() else compute(n[where], d[where], c[where])
+        i = _first(~(np.isfinite(derived) & (derived > 0)))
+        if i is not None:
+            row = np.flatnonzero(where)[i]
+            given = ", ".join(f"{s} {sizes[s][row]:g}" for s in SIZES if s != col)
+            raise InputError(
+                f"{formula} is {derived[i]:g}, not a positive finite number ({given})",
+                file=file,
+                row=int(rows[row]),
+                column=col,
+            )
+        sizes[col][where] = derived
+        notes.append(f"{col} derived as {formula} for {where.sum()} rows")
+
+
+def check_steps(frame, step: np.ndarray, file, rows) -> None:
+    """Steps are finite and not negative (empty = a final value)."""
+    check_finite(frame, step, "step", file, rows, allow_nan=True)
+    i = _first(step < 0)
+    if i is not None:
+        raise InputError(
+            f"must not be negative: {cell_text(frame['step'], i)!r}",
+            file=file,
+            row=int(rows[i]),
+            column="step",
+        )
+
+
+def is_loss(metric: str) -> bool:
+    """A metric named like a loss (``loss``, ``val_loss``; not fp16's ``loss_scale``)."""
+    name = metric.lower()
+    return "loss" in name and "scale" not in name
+
+
+def check_losses(frame, value: np.ndarray, metric: Text, file, rows) -> None:
+    """Refuse a positive loss below :data:`MIN_LOSS` or :data:`MAX_LOSS_RATIO` times from
+    the median of its metric's positive values: an absurd value, not a measurement."""
+    codes = metric.codes
+    first, median_of_first = None, np.nan
+    for code, name in enumerate(metric.distinct):
+        if not is_loss(name):
+            continue
+        where = np.flatnonzero(codes == code)
+        v = value[where]
+        positive = v > 0
+        if not positive.any():
+            continue
+        median = float(np.median(v[positive]))
+        far = (v < MIN_LOSS) | (v > median * MAX_LOSS_RATIO) | (v < median / MAX_LOSS_RATIO)
+        i = _first(positive & far)
+        if i is not None and (first is None or where[i] < first):
+            first, median_of_first = int(where[i]), median
+    if first is None:
+        return
+    v = value[first]
+    why = (
+        f"below {MIN_LOSS:g}"
+        if v < MIN_LOSS
+        else f"{max(v / median_of_first, median_of_first / v):.3g} times from the median "
+        f"{median_of_first:.4g} of the metric; the limit is {MAX_LOSS_RATIO:g}"
+    )
+    raise InputError(
+        f"implausible {metric.values.iloc[first]!r} value {cell_text(frame['value'], first)!r} ({why})",
+        file=file,
+        row=int(rows[first]),
+        column="value",
+    )
+
+
+def check_unique(
+    df: pd.DataFrame,
+    rows: np.ndarray,
+    names: Sequence[str],
+    source: np.ndarray,
+    codes: Sequence[np.ndarray] | None = None,
+) -> None:
+    """Raise on the first row whose key (family, run_id, step, metric) was already seen.
+
+    ``names[source[i]]`` is the source of row ``i`` (a file name, or ``<DataFrame>``);
+    ``codes`` are the key columns as integer codes when the caller has them already.
+    """
+    i = first_duplicate(codes or [df[c] for c in KEY])
+    if i is None:
+        return
+    k = df.iloc[i]
+    same = (
+        (df["family"] == k["family"])
+        & (df["run_id"] == k["run_id"])
+        & (df["metric"] == k["metric"])
+    )
+    same &= (df["step"] == k["step"]) | (df["step"].isna() & pd.isna(k["step"]))
+    first = int(np.flatnonzero(same.to_numpy())[0])
+    file, first_file = names[source[i]], names[source[first]]
+    where = f"row {rows[first]}" if first_file == file else f"{first_file} row {rows[first]}"
+    step = "final" if pd.isna(k["step"]) else f"{k['step']:g}"
+    raise InputError(
+        f"duplicate run_id {k['run_id']!r}, step {step}, metric {k['metric']!r} "
+        f"(family {k['family']!r}; first at {where})",
+        file=file,
+        row=int(rows[i]),
+    )
+
+
+def first_duplicate(columns: Sequence[pd.Series | np.ndarray]) -> int | None:
+    """Position of the first row whose values in ``columns`` all equal an earlier row's.
+
+    Each column becomes integer codes (equal values, equal codes; missing values equal each
+    other; an integer array is taken as codes already), and the codes one mixed-radix
+    integer per row. Tables are usually written run by
+    run and step by step, so those integers mostly come out strictly increasing, which proves
+    there is no duplicate without hashing them.
+    """
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    radix = 1
+    for col in columns:
+        codes, size = _codes(col)
+        if radix * size >= 2**62:  # keep the key exact: renumber it first
+            key, kept = pd.factorize(key)
+            radix = len(kept)
+        key = key * size + codes
+        radix *= size
+    if key.size < 2 or (np.diff(key) > 0).all():
+        return None
+    dup = pd.Series(key).duplicated().to_numpy()
+    return int(np.argmax(dup)) if dup.any() else None
+
+
+def _codes(col: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
+    """Non-negative integer codes of a column (equal values, equal codes) and their bound."""
+    if isinstance(col, np.ndarray):  # codes already, -1 for a missing value
+        return col + 1, int(col.max(initial=0)) + 2
+    values = col.to_numpy() if pd.api.types.is_float_dtype(col.dtype) else None
+    if values is not None and values.size:
+        # Steps are whole numbers: they are their own codes (missing = final = 0), no hashing.
+        finite = values[~np.isnan(values)]
+        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
+        if high - low < 2**40 and (finite == np.floor(finite)).all():
+            codes = np.where(np.isnan(values), 0, values - low + 1).astype(np.int64)
+            return codes, int(high - low) + 2
+    codes, distinct = pd.factorize(col, use_na_sentinel=False)
+    return codes, len(distinct)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from scalinglab.runs import read_runs
+from scalinglab.runs.readers import _read_csv
+from scalinglab.runs.schema import to_canonical
 
 
 def test_chinchilla_epoch_loads_245_final_losses(shared_data):
@@ -40,3 +43,21 @@ def test_gadre_overtraining_keeps_extra_columns_usable(shared_data):
     obs = t.filter(family="rpj", where="token_multiplier <= 4").observations("loss_c4_val")
     assert {"params_no_embed", "token_multiplier"} <= set(obs.columns)
     assert obs["token_multiplier"].max() <= 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "chinchilla_epoch.csv",
+        "isoflops_epochai_chinchilla.csv",
+        "isoflops_ml_scalefit.csv",
+        "overtrain_gadre.csv",
+        "ladder_rerun_h200/runs.csv",
+    ],
+)
+def test_the_typed_fast_read_gives_the_frame_of_the_text_read(shared_data, name):
+    """Numbers read as numbers by pandas, or every cell read as text and parsed: one frame."""
+    path = shared_data / name
+    typed, text = (to_canonical(_read_csv(path, sep=",", typed=t)) for t in (True, False))
+    pd.testing.assert_frame_equal(typed[0], text[0], check_exact=True)
+    assert (typed[1] == text[1]).all() and typed[2] == text[2]

@@ -8,13 +8,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import functools
 import io
-import json
 import os
 import re
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,17 @@ import pandas as pd
 
 from ..errors import InputError
 from . import tensorboard, wandb
+from .checks import check_unique
+from .files import (
+    check_regular_file,
+    decode_utf8,
+    open_regular_file,
+    parse_json,
+    read_bytes,
+    read_text,
+)
 from .schema import RawTable, to_canonical
+from .sizes import EMPTY_TEXTS
 from .table import DATAFRAME_SOURCE, RunTable
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "wandb", "tensorboard")
@@ -73,44 +85,66 @@ def read_runs(
     if not sources:
         raise InputError("no sources given")
     parts = [_read_one(s, y=y, format=format, overrides=overrides) for s in sources]
+    names = [p.name for p in parts]
     if len(parts) == 1:
-        df, rows, files, notes = parts[0]
+        df, rows, notes = parts[0].df, parts[0].rows, parts[0].notes
     else:
-        df = pd.concat([p[0] for p in parts], ignore_index=True)
-        rows = np.concatenate([p[1] for p in parts])
-        files = np.concatenate([p[2] for p in parts])
-        notes = [f"{p[2][0]}: {n}" for p in parts for n in p[3]]
-    check_unique(df, rows, files)
-    names = list(dict.fromkeys(p[2][0] for p in parts))
-    return RunTable(df, ", ".join(names), notes)
+        df = pd.concat([p.df for p in parts], ignore_index=True)
+        rows = np.concatenate([p.rows for p in parts])
+        notes = [f"{p.name}: {n}" for p in parts for n in p.notes]
+    source = np.repeat(np.arange(len(parts)), [len(p.df) for p in parts])
+    if len(parts) > 1:  # each source was checked on its own; now across sources
+        check_unique(df, rows, names, source)
+    return RunTable(df, ", ".join(dict.fromkeys(names)), notes)
+
+
+@dataclass
+class _Part:
+    """One source read: its canonical rows, their row numbers in the source, its notes."""
+
+    df: pd.DataFrame
+    rows: np.ndarray
+    name: str
+    notes: list[str]
 
 
 def _read_one(source, *, y, format, overrides):
     if isinstance(source, RunTable):
-        return source.df, np.arange(1, len(source) + 1), np.full(len(source), source.source), []
+        return _Part(source.df, np.arange(1, len(source) + 1), source.source, [])
     if isinstance(source, pd.DataFrame):
         frame = source.reset_index() if any(n is not None for n in source.index.names) else source
         raw = RawTable(frame, np.arange(1, len(frame) + 1), DATAFRAME_SOURCE, "runs")
         df, rows, notes = to_canonical(raw, y=y, overrides=overrides)
-        return df, rows, np.full(len(df), DATAFRAME_SOURCE, dtype=object), notes
+        return _Part(df, rows, DATAFRAME_SOURCE, notes)
     path = Path(source)
     if not path.exists():
         raise InputError("no such file or directory", file=str(source))
     kind = format or _guess_format(path)
-    name = path.name
-    extra_notes: list[str] = []
     if kind == "tensorboard":
-        raw, extra_notes = tensorboard.read_raw(path, overrides)
-        y_used = y
+        raw, log_notes = tensorboard.read_raw(path, overrides)
+        df, rows, notes = to_canonical(raw, y=y, overrides=overrides)
+        notes = log_notes + notes
+    elif kind in ("csv", "tsv", "wandb"):
+        read = functools.partial(_read_csv, path, sep="\t" if kind == "tsv" else ",")
+        try:
+            df, rows, notes = _canonical_table(read(typed=True), kind, format, y, overrides)
+        except InputError:
+            # The typed read is a fast path; cells as text are the reference, and their
+            # messages quote each cell exactly as written ('-5.0', not -5).
+            df, rows, notes = _canonical_table(read(typed=False), kind, format, y, overrides)
     else:
-        raw = _read_table(path, kind)
-        y_used = y
-        if kind == "wandb" or (
-            kind == "csv" and format is None and wandb.looks_like_wandb(raw.frame)
-        ):
-            raw, y_used, extra_notes = wandb.to_raw(raw, y, overrides)
-    df, rows, notes = to_canonical(raw, y=y_used, overrides=overrides)
-    return df, rows, np.full(len(df), name, dtype=object), extra_notes + notes
+        raw = _read_parquet(path) if kind == "parquet" else _read_jsonl(path)
+        df, rows, notes = _canonical_table(raw, kind, format, y, overrides)
+    return _Part(df, rows, path.name, notes)
+
+
+def _canonical_table(raw: RawTable, kind, format, y, overrides):
+    """A table read from a file to canonical form, through the W&B mapping when it is one."""
+    extra_notes: list[str] = []
+    if kind == "wandb" or (kind == "csv" and format is None and wandb.looks_like_wandb(raw.frame)):
+        raw, y, extra_notes = wandb.to_raw(raw, y, overrides)
+    df, rows, notes = to_canonical(raw, y=y, overrides=overrides)
+    return df, rows, extra_notes + notes
 
 
 def _guess_format(path: Path) -> str:
@@ -126,57 +160,135 @@ def _guess_format(path: Path) -> str:
     return kind
 
 
-def _read_table(path: Path, kind: str) -> RawTable:
-    family = path.stem
-    if kind in ("csv", "tsv", "wandb"):
-        return _read_csv(path, family, sep="\t" if kind == "tsv" else ",")
-    if kind == "parquet":
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise InputError(f"cannot read Parquet: {exc}", file=path.name) from None
-        return RawTable(frame, np.arange(1, len(frame) + 1), path.name, family)
-    return _read_jsonl(path, family)
-
-
-def _read_csv(path: Path, family: str, sep: str) -> RawTable:
-    """Cells as text, so sizes like "70B" and our own messages survive; rows are line numbers
-    (where each record starts, also when a quoted cell spans lines)."""
+def _read_parquet(path: Path) -> RawTable:
+    check_regular_file(path, name=path.name)  # pyarrow opens the path itself
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel writes a byte-order mark
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise InputError(f"cannot read Parquet: {exc}", file=path.name) from None
+    return RawTable(frame, np.arange(1, len(frame) + 1), path.name, path.stem)
+
+
+#: Columns that are text even when they hold numbers: run "007" is not run 7. W&B names its
+#: run column Name and its family Group.
+_TEXT_COLUMNS = frozenset({"family", "run_id", "metric", "name", "group"})
+#: Cells pandas may read as "no value" in a typed read: the usual spellings of EMPTY_TEXTS
+#: (any other spelling keeps its column as text, which is read the same way as before).
+_NA_SPELLINGS = sorted({t for e in EMPTY_TEXTS for t in (e, e.upper(), e.capitalize())} | {"NaN"})
+_CSV_OPTIONS = dict(
+    encoding="utf-8-sig",  # Excel writes a byte-order mark
+    index_col=False,  # never take extra leading cells as an index
+    skip_blank_lines=False,  # keep blank lines so row i is line i + 2
+    keep_default_na=False,  # "#N/A" or "-nan" are not numbers, nor missing
+)
+
+
+def _read_csv(path: Path, *, sep: str, typed: bool) -> RawTable:
+    """A CSV or TSV file; rows are line numbers (where each record starts, also when a quoted
+    cell spans lines).
+
+    ``typed=True`` lets pandas read numbers as numbers (the fast path). A column it does not
+    read as plain numbers or text (``true``/``false``, types mixed across its chunks), and a
+    text column of the schema it read as numbers, is read again as text. ``typed=False``
+    reads every cell as text, as written: the reference, whose messages quote cells exactly.
+    """
+    with open_regular_file(path, name=path.name) as fh:
+        with _csv_errors(path):
+            frame = pd.read_csv(fh, sep=sep, **_CSV_OPTIONS, **({} if typed else {"dtype": str}))
+        if typed:
+            frame = _reread_as_text(frame, fh, sep)
+        fh.seek(0)
+        n_lines = _count_lines(fh)
+    rows = _record_lines(path, sep, n_lines, len(frame))
+    blank = _blank_rows(frame)
+    if blank.any():
+        frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
+    return RawTable(frame, rows, path.name, path.stem)
+
+
+def _reread_as_text(frame: pd.DataFrame, fh, sep: str) -> pd.DataFrame:
+    """Columns a typed read cannot be trusted with, read again as text."""
+    redo = [
+        c
+        for c in frame.columns
+        if not _is_plain(frame[c].dtype)
+        or (
+            str(c).strip().lower() in _TEXT_COLUMNS
+            and not isinstance(frame[c].dtype, pd.StringDtype)
+        )
+    ]
+    if not redo:
+        return frame
+    fh.seek(0)
+    positions = [frame.columns.get_loc(c) for c in redo]  # names may repeat: go by position
+    text = pd.read_csv(fh, sep=sep, **_CSV_OPTIONS, dtype=str, usecols=positions)
+    frame = frame.copy()
+    for position, values in zip(sorted(positions), text.items(), strict=True):
+        frame.isetitem(position, values[1])
+    return frame
+
+
+@contextlib.contextmanager
+def _csv_errors(path: Path):
+    """pandas' parser errors as one line naming the file (and the line, where pandas says)."""
+    try:
         with warnings.catch_warnings():
             # pandas only warns (and drops cells) when line 2 has more fields than the header
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                io.StringIO(text),
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                index_col=False,  # never take extra leading cells as an index
-                skip_blank_lines=False,  # keep blank lines so row i is line i + 2
-            )
+            # types mixed across pandas' chunks: such a column is read again as text
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            yield
     except pd.errors.EmptyDataError:
         raise InputError("no rows", file=path.name) from None
     except pd.errors.ParserWarning:
         raise InputError(
             "malformed CSV: line 2 has more fields than the header", file=path.name
         ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        decode_utf8(read_bytes(path, name=path.name), name=path.name)  # raises, with the line
+        raise
+    except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
         why = f"line {m[2]} has {m[3]} fields, the header has {m[1]}" if m else str(exc).strip()
         raise InputError(f"malformed CSV: {why}", file=path.name) from None
-    rows = _record_lines(text, sep, len(frame))
-    blank = (frame == "").all(axis=1).to_numpy() if len(frame.columns) else np.zeros(0, bool)
-    return RawTable(frame[~blank].reset_index(drop=True), rows[~blank], path.name, family)
 
 
-def _record_lines(text: str, sep: str, n_rows: int) -> np.ndarray:
+def _is_plain(dtype) -> bool:
+    return isinstance(dtype, pd.StringDtype) or (
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    )
+
+
+def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
+    """Rows with every cell empty (blank lines, kept above so that rows are line numbers)."""
+    blank = np.ones(len(frame), dtype=bool)
+    for col in range(frame.shape[1]):  # usually the first column already rules out every row
+        values = frame.iloc[:, col]
+        empty = values.isna().to_numpy(dtype=bool)
+        if isinstance(values.dtype, pd.StringDtype):
+            empty = empty | (values == "").to_numpy(dtype=bool, na_value=True)
+        blank &= empty
+        if not blank.any():
+            break
+    return blank if frame.shape[1] else np.zeros(len(frame), dtype=bool)
+
+
+def _count_lines(fh) -> int:
+    """Lines in a file: the newlines, plus a last line without one."""
+    count, last = 0, b"\n"
+    for chunk in iter(lambda: fh.read(1 << 22), b""):
+        count += chunk.count(b"\n")
+        last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _record_lines(path: Path, sep: str, n_lines: int, n_rows: int) -> np.ndarray:
     """The line each data record starts on: line i + 2 for row i, unless quoted cells span
     several lines, in which case the records are counted again with the csv module."""
     plain = np.arange(2, n_rows + 2)
-    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     if n_lines == n_rows + 1:  # one line per record: nothing spans lines
         return plain
+    text = read_text(path, name=path.name)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     starts, end = [], 0
     for _ in reader:
@@ -186,54 +298,24 @@ def _record_lines(text: str, sep: str, n_rows: int) -> np.ndarray:
     return np.asarray(starts, dtype=np.int64) if len(starts) == n_rows else plain
 
 
-def _read_jsonl(path: Path, family: str) -> RawTable:
-    text = path.read_text(encoding="utf-8-sig")
+def _read_jsonl(path: Path) -> RawTable:
+    """JSON lines (or one JSON array of records); rows are line numbers."""
+    text = read_text(path, name=path.name)
     if text.lstrip().startswith("["):  # a JSON array of records, as pandas' to_json writes
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg}", file=path.name, row=exc.lineno) from None
+        records = parse_json(text, name=path.name)
+        if not isinstance(records, list):
+            raise InputError("not a JSON array of records", file=path.name)
         for i, rec in enumerate(records):
             if not isinstance(rec, dict):
                 raise InputError("not a JSON object", file=path.name, row=i + 1)
-        return RawTable(pd.DataFrame(records), np.arange(1, len(records) + 1), path.name, family)
+        return RawTable(pd.DataFrame(records), np.arange(1, len(records) + 1), path.name, path.stem)
     records, rows = [], []
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg}", file=path.name, row=lineno) from None
+        rec = parse_json(line, name=path.name, line=lineno)
         if not isinstance(rec, dict):
             raise InputError("not a JSON object", file=path.name, row=lineno)
         records.append(rec)
         rows.append(lineno)
-    return RawTable(pd.DataFrame(records), np.array(rows, dtype=np.int64), path.name, family)
-
-
-def check_unique(df: pd.DataFrame, rows: np.ndarray, files: np.ndarray) -> None:
-    """Raise on the first row whose (family, run_id, step, metric) was already seen."""
-    key = ["family", "run_id", "step", "metric"]
-    dup = df.duplicated(subset=key, keep="first").to_numpy()
-    if not dup.any():
-        return
-    i = int(np.flatnonzero(dup)[0])
-    k = df.iloc[i]
-    same = (
-        (df["family"] == k["family"])
-        & (df["run_id"] == k["run_id"])
-        & (df["metric"] == k["metric"])
-    )
-    same &= (df["step"] == k["step"]) | (df["step"].isna() & pd.isna(k["step"]))
-    first = int(np.flatnonzero(same.to_numpy())[0])
-    where = (
-        f"row {rows[first]}" if files[first] == files[i] else f"{files[first]} row {rows[first]}"
-    )
-    step = "final" if pd.isna(k["step"]) else f"{k['step']:g}"
-    raise InputError(
-        f"duplicate run_id {k['run_id']!r}, step {step}, metric {k['metric']!r} "
-        f"(family {k['family']!r}; first at {where})",
-        file=str(files[i]),
-        row=int(rows[i]),
-    )
+    return RawTable(pd.DataFrame(records), np.array(rows, dtype=np.int64), path.name, path.stem)

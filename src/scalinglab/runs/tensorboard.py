@@ -264,7 +264,7 @@ def read_raw(
 ) -> tuple[RawTable, list[str]]:
     """One long RawTable of every scalar of every run under ``path``."""
     overrides = overrides or {}
-    family = path.parent.name if path.is_file() else path.name
+    family = path.name if path.is_dir() else path.parent.name
     frames, notes = [], []
     for run, files in event_files(path).items():
         frames.append(_read_run(run, files, overrides, notes))

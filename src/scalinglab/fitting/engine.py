@@ -357,6 +357,10 @@ STATUS_MESSAGES = {
     4: "not converged: the objective is not finite",
 }
 RUNNING = -1
+#: A stuck search is at a minimum when the Gauss-Newton model predicts a relative decrease of
+#: the objective below this (forward-difference Jacobians carry ~1e-7 relative error, so the
+#: model cannot resolve decreases much smaller than their square).
+STALL_RTOL = 1e-10
 
 
 @dataclass
@@ -451,7 +455,16 @@ def levenberg_marquardt(
         small = accept & (improvement <= ftol * np.maximum(np.abs(F_old), 1e-30))
         stuck = lam[todo] > 1e12
         finished = small | stuck
-        status[todo[stuck]] = 1
+        if stuck.any():
+            # No step lowers the objective. At a minimum the Gauss-Newton model agrees: the
+            # decrease it predicts is below the objective's precision. Elsewhere the search
+            # has stalled (e.g. on the kink of the Huber loss) and must not count as converged.
+            gn = hess[stuck] + 1e-12 * diag[stuck][:, :, None] * eye
+            g = grad[stuck]
+            with np.errstate(all="ignore"):
+                predicted = 0.5 * np.einsum("sk,sk->s", g, (np.linalg.pinv(gn) @ g[..., None])[..., 0])
+            at_minimum = predicted <= STALL_RTOL * np.maximum(np.abs(F_old[stuck]), 1e-30)
+            status[todo[stuck]] = np.where(at_minimum, 1, 3)
         status[todo[small]] = 0
         done[todo[finished]] = True
     status[~done] = 2

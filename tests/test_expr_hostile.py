@@ -16,6 +16,7 @@ from scalinglab.cli import app
 from scalinglab.errors import InputError
 from scalinglab.expr import FUNCTIONS, MAX_CHARACTERS, MAX_DEPTH, MAX_NODES, Expression
 from scalinglab.laws import Law, get_law
+from scalinglab.planning.flops_model import FlopsModel
 from scalinglab.runs import read_runs
 
 LAW = "E + A*params**-alpha"
@@ -144,11 +145,10 @@ def test_size_limits_refuse_with_one_line(case):
 
 
 def test_a_law_at_the_limits_still_works():
-    # 90 terms: deep but inside MAX_DEPTH, far longer than any real law.
-    law = Law.from_formula(
-        "E + " + " + ".join(f"c{i}*params**-{i / 100}" for i in range(1, 90)), variables=["params"]
-    )
-    assert sum(p.linear for p in law.parameters) == 90
+    # 63 terms: 65 levels deep, 64 parameters, far longer than any real law.
+    terms = " + ".join(f"c{i}*params**-{i / 100}" for i in range(1, 64))
+    law = Law.from_formula(f"E + {terms}", variables=["params"])
+    assert sum(p.linear for p in law.parameters) == 64
 
 
 # -- numbers: floats, finite, constants folded once -------------------------------------------
@@ -271,6 +271,21 @@ def test_a_comparison_is_not_a_law():
     )
 
 
+def test_a_law_has_at_most_16_searched_and_64_parameters():
+    exponents = "E + " + " + ".join(f"A{i}*params**-a{i}" for i in range(17))
+    with pytest.raises(InputError) as caught:
+        get_law(exponents)
+    assert str(caught.value) == (
+        "law formula 'E + A0*params**-a0 + A1*params...arams**-a15 + A16*params**-a16' "
+        "(304 characters) has 35 parameters, 17 of them searched (not entering linearly): "
+        "at most 16 may be searched and 64 in all"
+    )
+    coefficients = "E + " + " + ".join(f"c{j}*params**-{(j + 1) / 100}" for j in range(64))
+    with pytest.raises(InputError, match=r"has 65 parameters, 0 of them searched"):
+        get_law(coefficients)
+    assert len(get_law(exponents.rsplit(" + ", 1)[0]).parameters) == 33  # 16 searched: fine
+
+
 def test_a_law_infinite_everywhere_is_refused():
     with pytest.raises(InputError) as caught:
         sl.fit(RUNS, "E + A*params**1e308", bootstrap=0)
@@ -286,6 +301,42 @@ def test_the_dead_out_argument_no_longer_changes_the_fit():
         sl.fit(RUNS, f"log(params, params)*0 + {LAW}", bootstrap=0)
     fit = sl.fit(RUNS, LAW, bootstrap=0)
     assert fit.params["alpha"] == pytest.approx(0.3, rel=1e-3)
+
+
+def test_a_saved_law_with_hostile_derived_quantities_is_refused_when_read():
+    # A FIT file's law went through no check: plan took 46 s evaluating 'a'*10**9.
+    doc = get_law("chinchilla").to_dict()
+    doc["derived"] = {"x": "'a'*10**9"}
+    with pytest.raises(InputError) as caught:
+        Law.from_dict(doc)
+    assert str(caught.value) == f"derived quantity 'x' \"'a'*10**9\": {TEXT_IN_ARITHMETIC}"
+
+
+@pytest.mark.parametrize(
+    ("formula", "message"),
+    [
+        (
+            "6*params*tokens + log(tokens, tokens)",
+            "FLOPs model '6*params*tokens + log(tokens, tokens)': log() takes 1 argument, got 2",
+        ),
+        (
+            "6*params*tokens*2**100000",
+            "FLOPs model '6*params*tokens*2**100000': '2 ** 100000' is inf "
+            "(constants must be finite)",
+        ),
+    ],
+)
+def test_flops_models_are_checked_like_laws(formula, message):
+    with pytest.raises(InputError) as caught:
+        FlopsModel(formula)
+    assert str(caught.value) == message
+
+
+def test_a_long_flops_model_is_computed_in_float():
+    # 6*2*80*8192*8192 is folded once; the model stays affine in tokens.
+    model = FlopsModel("6*params*tokens + 6*2*80*8192*8192*tokens")
+    assert float(model(1e9, 1e10)) == 6e19 + 6 * 2 * 80 * 8192 * 8192 * 1e10
+    assert model.affine
 
 
 # -- the same through the command line: exit 2, one line ----------------------------------

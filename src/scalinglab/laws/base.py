@@ -22,6 +22,13 @@ from .formula import Decomposition, decompose
 DEFAULT_EXPONENT_GRID = (0.05, 0.1, 0.2, 0.3, 0.4, 0.55, 0.75, 1.0, 1.5)
 #: Bounds of nonlinear parameters when a law does not give its own (exponents, written x**-a).
 DEFAULT_NONLINEAR_BOUNDS = (0.0, 10.0)
+#: Most parameters a law may have, and most of them searched (not entering linearly). The
+#: largest built-in laws have 12 and 10 (bnsl with 3 breaks). The search's cost grows with
+#: both (a Levenberg-Marquardt step is cubic in the parameters, each searched one adds a law
+#: evaluation to every Jacobian): at both limits a fit of Epoch's 240 Chinchilla points takes
+#: 17 s, 42 s with the default bootstrap (2 busy cores); 48 searched ones took over 2 minutes.
+MAX_PARAMETERS = 64
+MAX_SEARCHED_PARAMETERS = 16
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,15 @@ class Law:
         odd_bounds = {k for k, b in bounds.items() if tuple(map(float, b)) not in simple}
         candidates = set(parameter_names) - set(nonlinear) - log_scale - odd_bounds
         decomposition = decompose(expression.tree, set(parameter_names), candidates)
+        for quantity, text in (derived or {}).items():
+            Expression(text, what=f"derived quantity {quantity!r}")  # refused on load, not use
+        searched = len(parameter_names) - len(decomposition.linear)
+        if len(parameter_names) > MAX_PARAMETERS or searched > MAX_SEARCHED_PARAMETERS:
+            raise InputError(
+                f"law formula {shorten(formula)} has {len(parameter_names)} parameters, "
+                f"{searched} of them searched (not entering linearly): at most "
+                f"{MAX_SEARCHED_PARAMETERS} may be searched and {MAX_PARAMETERS} in all"
+            )
         parameters = []
         for pname in parameter_names:
             linear = pname in decomposition.linear

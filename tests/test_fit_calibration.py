@@ -141,6 +141,7 @@ def test_cli_fit_calibrate_and_predict(drifting_runs, tmp_path):
     assert point["pred_lo"] < point["lo"] <= point["hi"] < point["pred_hi"]
 
 
+@pytest.mark.slow
 def test_report_says_its_intervals_are_calibrated(drifting_runs):
     from scalinglab.analysis import analyse
     from scalinglab.report import render_report

@@ -6,6 +6,7 @@ while), so resampling single checkpoints gives intervals far too narrow.
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import scalinglab as sl
 from scalinglab.fitting import estimate
@@ -51,6 +52,7 @@ def test_block_weights_keep_neighbours_together_and_draw_every_checkpoint_alike(
     assert neighbours > 0.5 and abs(far) < 0.1
 
 
+@pytest.mark.slow
 def test_single_run_intervals_cover_the_truth_under_correlated_noise(monkeypatch):
     # measured over 40 seeds: blocks 0.975 (nominal 0.95), single checkpoints 0.75
     assert alpha_coverage(range(40)) >= 0.85

@@ -36,6 +36,7 @@ def _check_fit(final: pd.DataFrame) -> None:
     assert rms < 0.03  # in-sample: the law describes the ladder to a few percent
 
 
+@pytest.mark.slow
 def test_local_sweep_writes_a_run_table_that_a_law_fits(tmp_path):
     spec, out = tmp_path / "tiny.toml", tmp_path / "out"
     spec.write_text(TINY_SPEC)
@@ -63,6 +64,7 @@ def _with_failing_copy(sweep: Sweep) -> tuple[Sweep, RunConfig, CrashAfter]:
     return sweep, bad, CrashAfter(4, run=bad.run_id, error=RuntimeError)
 
 
+@pytest.mark.slow
 def test_a_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     spec, out = tmp_path / "tiny.toml", tmp_path / "out"
     spec.write_text(TINY_SPEC.replace("tokens = [3e4, 6e4]", "tokens = [3e4]"))
@@ -87,6 +89,7 @@ def test_a_killed_sweep_resumes_without_retraining_finished_runs(tmp_path):
     assert list(steps) == list(range(1, second.steps + 1))  # no gap, no duplicate at the seam
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_ray_executor_streams_results_and_records_a_failed_run(tmp_path):
     ray = pytest.importorskip("ray")
@@ -108,6 +111,7 @@ def test_ray_executor_streams_results_and_records_a_failed_run(tmp_path):
     _check_fit(_final(table))
 
 
+@pytest.mark.slow
 def test_multi_device_executor_spreads_runs_over_worker_processes(tmp_path):
     # The multi-gpu executor with CPU "devices": the same code path, one spawned worker each.
     sweep = parse_spec(TINY_SPEC.replace("tokens = [3e4, 6e4]", "tokens = [3e4]"))
@@ -122,6 +126,7 @@ def test_multi_device_executor_spreads_runs_over_worker_processes(tmp_path):
     assert set(table.run_id) == {r.run_id for r in sweep.runs} - {bad.run_id}
 
 
+@pytest.mark.slow
 def test_an_lr_sweep_ladder_feeds_the_lr_sweep_analysis(tmp_path):
     from ladder_helpers import SMALL_CORPUS
     from scalinglab.cli import app

@@ -98,6 +98,7 @@ def test_largest_model_within_budget_reaches_the_target_exactly(fit):
     assert found.smallest_params.value < optimum < n
 
 
+@pytest.mark.slow
 def test_inference_tokens_move_the_optimum_toward_smaller_longer_trained_models(fit):
     none = inference_optimal(fit, inference_tokens=0, target_loss=2.1).to_json()
     lots = inference_optimal(fit, inference_tokens=1e13, target_loss=2.1).to_json()

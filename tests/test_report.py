@@ -37,6 +37,7 @@ def build_report(
     return render_report(analysis, image_format=image_format, title=title, progress=progress)
 
 
+@pytest.mark.slow
 def test_report_of_the_chinchilla_runs(shared_data):
     """One build (the slow part), every property of the page checked on it."""
     runs = sl.read_runs(shared_data / "chinchilla_epoch.csv")
@@ -213,6 +214,7 @@ def test_cli_report_bad_input_exits_2_with_one_line(tmp_path):
     assert "\n" not in result.stderr.strip()
 
 
+@pytest.mark.slow
 def test_svg_report_inlines_every_figure_as_svg():
     runs = simulate("chinchilla", {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28},
                     chinchilla_grid(sizes_per_budget=6), noise=0.003, seed=0)  # fmt: skip

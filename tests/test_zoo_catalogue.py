@@ -71,11 +71,13 @@ def backtests(shared_data):
     return out
 
 
+@pytest.mark.slow
 def test_farseer_extrapolates_chinchilla_data_better_than_chinchilla(backtests):
     for name in ("chinchilla_epoch", "isoflops_epochai", "isoflops_ml_scalefit"):
         assert backtests[name, "farseer"].mare < backtests[name, "chinchilla"].mare, name
 
 
+@pytest.mark.slow
 def test_chinchilla_extrapolates_gadre_sizes_better_than_farseer_and_bnsl(backtests):
     # Four sizes in the training set are too few for Farseer's seven shape parameters.
     for name in ("gadre_c4", "gadre_rpj", "gadre_rw"):
@@ -83,6 +85,7 @@ def test_chinchilla_extrapolates_gadre_sizes_better_than_farseer_and_bnsl(backte
         assert backtests[name, "chinchilla"].mare < backtests[name, "bnsl:flops"].mare, name
 
 
+@pytest.mark.slow
 def test_every_backtest_stays_within_ten_percent(backtests):
     for key, bt in backtests.items():
         assert bt.mare < 0.10, key

@@ -15,6 +15,7 @@ from .options import (
     FamilyOpt,
     FitArg,
     FixOpt,
+    HoldoutOpt,
     IntervalOpt,
     JsonOpt,
     LawOpt,
@@ -137,12 +138,7 @@ def predict(
 def backtest(
     runs: RunsArg = None,
     law: LawOpt = "chinchilla",
-    holdout: Annotated[
-        str,
-        typer.Option(
-            "--holdout", help="largest:K[:COLUMN] or an expression such as 'flops > 1e21'."
-        ),
-    ] = "largest:1",
+    holdout: HoldoutOpt = "largest:1",
     y: YOpt = None,
     family: FamilyOpt = None,
     where: WhereOpt = None,

@@ -77,6 +77,14 @@ CalibrateOpt = Annotated[
     ),
 ]
 
+HoldoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--holdout",
+        help="Runs held out: largest:K[:COLUMN] or an expression such as 'flops > 1e21'.",
+    ),
+]
+
 # -- answers ---------------------------------------------------------------------------------
 IntervalOpt = Annotated[
     float, typer.Option("--interval", min=0.01, max=0.999, help="Interval level.")

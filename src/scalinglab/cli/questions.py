@@ -208,8 +208,8 @@ def schedule(
 ) -> None:
     """Predicted loss curve of an lr_annealing fit under another learning-rate schedule."""
     from ..fitting.result import FitResult
-    from ..runs.schedules import schedule_lr
     from ..planning.schedules import predict_schedule
+    from ..runs.schedules import schedule_lr
 
     fit = FitResult.from_json(fit_file)
     every = every or max(1, steps // 20)

@@ -12,6 +12,7 @@ from .options import (
     BootOpt,
     CalibrateOpt,
     FamilyOpt,
+    HoldoutOpt,
     JsonOpt,
     StoreOpt,
     WhereOpt,
@@ -42,12 +43,7 @@ def report(
     where: WhereOpt = None,
     bootstrap: BootOpt = 200,
     calibrate: CalibrateOpt = False,
-    holdout: Annotated[
-        str,
-        typer.Option(
-            "--holdout", help="Backtest hold-out: largest:K or an expression; 'none' to skip."
-        ),
-    ] = "largest:2",
+    holdout: HoldoutOpt = "largest:2",
     flops: Annotated[
         list[str] | None,
         typer.Option(
@@ -66,7 +62,10 @@ def report(
     ),
     as_json: JsonOpt = False,
 ) -> None:
-    """Fit, backtest and plan, and write everything into one self-contained HTML page."""
+    """Fit, backtest and plan, and write everything into one self-contained HTML page.
+
+    The backtest holds out --holdout (default the 2 largest sizes; 'none' skips it).
+    """
     from ..analysis import analyse
     from ..planning.questions import size
     from ..report import render_report

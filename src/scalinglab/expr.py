@@ -448,10 +448,9 @@ class Expression:
         try:
             with np.errstate(all="ignore"):
                 return self._fn(inputs)
-        except InputError:
-            raise
-        except (TypeError, ValueError) as exc:
-            # e.g. arithmetic on a text column: numpy's message, on one line.
+        except TypeError as exc:
+            # Arithmetic on a text column (a name's type is only known now): numpy's message, on
+            # one line. Other errors would be bugs of the caller (shapes) and keep their trace.
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise InputError(
                 f"cannot evaluate {self.what} {shorten(self.text)}: {reason}"

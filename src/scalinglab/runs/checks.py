@@ -108,7 +108,11 @@ def derive_sizes(sizes: dict[str, np.ndarray], file, rows, notes: list[str]) -> 
                 row=int(rows[row]),
                 column=col,
             )
-        sizes[col][where] = derived
+        if where.all():
+            sizes[col] = derived
+        else:
+            sizes[col] = sizes[col].copy()  # the given array may be a read-only view
+            sizes[col][where] = derived
         notes.append(f"{col} derived as {formula} for {where.sum()} rows")
 
 
@@ -139,11 +143,14 @@ def check_losses(frame, value: np.ndarray, metric: Text, file, rows) -> None:
     for code, name in enumerate(metric.distinct):
         if not is_loss(name):
             continue
-        where = np.flatnonzero(codes == code)
-        v = value[where]
+        where = np.flatnonzero(codes == code) if len(metric.distinct) > 1 else np.arange(len(value))
+        v = value[where] if len(metric.distinct) > 1 else value
         positive = v > 0
         if not positive.any():
             continue
+        low, high = v[positive].min(), v.max()
+        if low >= MIN_LOSS and high <= low * MAX_LOSS_RATIO:
+            continue  # every value, and so the median, lies within the limits of every other
         median = float(np.median(v[positive]))
         far = (v < MIN_LOSS) | (v > median * MAX_LOSS_RATIO) | (v < median / MAX_LOSS_RATIO)
         i = _first(positive & far)
@@ -170,13 +177,14 @@ def check_unique(
     df: pd.DataFrame,
     rows: np.ndarray,
     names: Sequence[str],
-    source: np.ndarray,
-    codes: Sequence[np.ndarray] | None = None,
+    source: np.ndarray | None = None,
+    codes: Sequence[Text | pd.Series] | None = None,
 ) -> None:
     """Raise on the first row whose key (family, run_id, step, metric) was already seen.
 
-    ``names[source[i]]`` is the source of row ``i`` (a file name, or ``<DataFrame>``);
-    ``codes`` are the key columns as integer codes when the caller has them already.
+    ``names[source[i]]`` is the source of row ``i`` (a file name, or ``<DataFrame>``; all
+    ``names[0]`` when ``source`` is None); ``codes`` are the key columns, as :class:`Text` where
+    the caller has their codes already.
     """
     i = first_duplicate(codes or [df[c] for c in KEY])
     if i is None:
@@ -189,7 +197,9 @@ def check_unique(
     )
     same &= (df["step"] == k["step"]) | (df["step"].isna() & pd.isna(k["step"]))
     first = int(np.flatnonzero(same.to_numpy())[0])
-    file, first_file = names[source[i]], names[source[first]]
+    file, first_file = (
+        (names[0], names[0]) if source is None else (names[source[i]], names[source[first]])
+    )
     where = f"row {rows[first]}" if first_file == file else f"{first_file} row {rows[first]}"
     step = "final" if pd.isna(k["step"]) else f"{k['step']:g}"
     raise InputError(
@@ -200,19 +210,25 @@ def check_unique(
     )
 
 
-def first_duplicate(columns: Sequence[pd.Series | np.ndarray]) -> int | None:
+def first_duplicate(columns: Sequence[pd.Series | Text]) -> int | None:
     """Position of the first row whose values in ``columns`` all equal an earlier row's.
 
     Each column becomes integer codes (equal values, equal codes; missing values equal each
-    other; an integer array is taken as codes already), and the codes one mixed-radix
-    integer per row. Tables are usually written run by
-    run and step by step, so those integers mostly come out strictly increasing, which proves
+    other; a :class:`Text` has its codes already), and the codes one mixed-radix integer per
+    row. Tables are usually written run by run and step by step, and codes number values in
+    order of appearance, so those integers mostly come out strictly increasing, which proves
     there is no duplicate without hashing them.
     """
-    key = np.zeros(len(columns[0]), dtype=np.int64)
+    key = np.zeros(len(columns[0].codes if isinstance(columns[0], Text) else columns[0]), np.int64)
     radix = 1
     for col in columns:
-        codes, size = _codes(col)
+        if isinstance(col, Text):
+            if len(col.distinct) == 1:
+                continue  # one family, one metric: nothing to tell rows apart
+            codes, size = col.codes, len(col.distinct)  # key columns have no missing cell
+        else:
+            codes, distinct = pd.factorize(col, use_na_sentinel=False)
+            size = len(distinct)
         if radix * size >= 2**62:  # keep the key exact: renumber it first
             key, kept = pd.factorize(key)
             radix = len(kept)
@@ -222,19 +238,3 @@ def first_duplicate(columns: Sequence[pd.Series | np.ndarray]) -> int | None:
         return None
     dup = pd.Series(key).duplicated().to_numpy()
     return int(np.argmax(dup)) if dup.any() else None
-
-
-def _codes(col: pd.Series | np.ndarray) -> tuple[np.ndarray, int]:
-    """Non-negative integer codes of a column (equal values, equal codes) and their bound."""
-    if isinstance(col, np.ndarray):  # codes already, -1 for a missing value
-        return col + 1, int(col.max(initial=0)) + 2
-    values = col.to_numpy() if pd.api.types.is_float_dtype(col.dtype) else None
-    if values is not None and values.size:
-        # Steps are whole numbers: they are their own codes (missing = final = 0), no hashing.
-        finite = values[~np.isnan(values)]
-        low, high = (finite.min(), finite.max()) if finite.size else (0.0, 0.0)
-        if high - low < 2**40 and (finite == np.floor(finite)).all():
-            codes = np.where(np.isnan(values), 0, values - low + 1).astype(np.int64)
-            return codes, int(high - low) + 2
-    codes, distinct = pd.factorize(col, use_na_sentinel=False)
-    return codes, len(distinct)

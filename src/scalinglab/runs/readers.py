@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ..errors import InputError
 from . import tensorboard, wandb
@@ -163,7 +165,15 @@ def _guess_format(path: Path) -> str:
 def _read_parquet(path: Path) -> RawTable:
     check_regular_file(path, name=path.name)  # pyarrow opens the path itself
     try:
-        frame = pd.read_parquet(path)
+        # pyarrow directly (pandas.read_parquet converts Arrow's text again on the way), and
+        # text as categories: Parquet stores it dictionary-encoded, and the checks then read
+        # each distinct value once
+        text = [
+            f.name
+            for f in pq.read_schema(path)
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        ]
+        frame = pq.read_table(path, read_dictionary=text).to_pandas()
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise InputError(f"cannot read Parquet: {exc}", file=path.name) from None
     return RawTable(frame, np.arange(1, len(frame) + 1), path.name, path.stem)

@@ -32,6 +32,7 @@ from .checks import (
 )
 from .sizes import (
     Text,
+    by_category,
     clean_text,
     empty_mask,
     format_size,
@@ -39,6 +40,7 @@ from .sizes import (
     parse_column,
     parse_size,
     read_numbers,
+    spread,
 )
 
 CANONICAL = ("family", "run_id", "params", "tokens", "flops", "step", "metric", "value")
@@ -140,9 +142,9 @@ def to_canonical(
     columns |= {col: _extra(frame[col]) for col in frame.columns if col not in CANONICAL}
     # One frame built at once: adding columns one by one fragments it (and pandas prints a
     # PerformanceWarning per 100 columns of a wide table); concat copies no column.
-    out = pd.concat({c: pd.Series(v) for c, v in columns.items()}, axis=1)
-    codes = [family.codes, run_id.codes, out["step"], metric.codes]
-    check_unique(out, rows, [file], np.zeros(len(out), dtype=np.int64), codes)
+    out = pd.concat({c: pd.Series(v, copy=False) for c, v in columns.items()}, axis=1)
+    codes = [family, run_id, out["step"], metric]
+    check_unique(out, rows, [file], codes=codes)
     return out, rows, notes
 
 
@@ -289,6 +291,9 @@ def _extra(values: pd.Series) -> pd.Series:
     the store can hold.
     """
     values = values.reset_index(drop=True)
+    if (categorical := by_category(values)) is not None:
+        categories, codes = categorical
+        return spread(_extra(categories), codes)
     if pd.api.types.is_bool_dtype(values.dtype):
         return values
     if pd.api.types.is_numeric_dtype(values.dtype):

@@ -66,8 +66,27 @@ def is_empty_cell(value: object) -> bool:
     return isinstance(value, str) and value.strip().lower() in EMPTY_TEXTS
 
 
+def by_category(values: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
+    """A categorical column's categories (as a column) and codes (-1: missing), else None.
+
+    Parquet text is read as categories: such a column is read through its few distinct
+    values, each once, and the result spread back by code.
+    """
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return None
+    return pd.Series(values.cat.categories), values.cat.codes.to_numpy()
+
+
+def spread(per_category: pd.Series, codes: np.ndarray) -> pd.Series:
+    """One value per category to one per row (missing where the code is -1)."""
+    return pd.Series(per_category.array.take(codes, allow_fill=True))
+
+
 def empty_mask(values: pd.Series) -> np.ndarray:
     """Boolean mask of the empty cells of a column, vectorised for every dtype."""
+    if (categorical := by_category(values)) is not None:
+        categories, codes = categorical
+        return np.append(empty_mask(categories), True)[codes]
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return values.isna().to_numpy(dtype=bool)
     if isinstance(values.dtype, pd.StringDtype):
@@ -91,13 +110,24 @@ class Text:
 
     @classmethod
     def of(cls, values: pd.Series, empty: np.ndarray) -> Text:
-        codes, distinct = pd.factorize(values)
-        return cls(values, empty, codes, pd.Series(distinct, dtype="str"))
+        codes, distinct = _encode(values.astype("str"))
+        return cls(values, empty, codes, distinct)
 
     def filled(self, default: str) -> Text:
         """Empty cells replaced by ``default``."""
         values = self.values.mask(self.empty, default)
         return Text.of(values, np.zeros(len(values), dtype=bool))
+
+
+def _encode(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes (-1 for a missing cell) and distinct values of a ``str`` column, by pyarrow's
+    dictionary encoding (faster than pandas.factorize on Arrow-backed text)."""
+    text = pa.array(values, from_pandas=True)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    encoded = text.dictionary_encode()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return codes, pd.Series(encoded.dictionary.to_pandas(), dtype="str")
 
 
 def clean_text(values: pd.Series) -> Text:
@@ -108,10 +138,16 @@ def clean_text(values: pd.Series) -> Text:
     returned as it is, without a copy.
     """
     values = values.reset_index(drop=True)
+    if (categorical := by_category(values)) is not None:
+        categories, codes = categorical
+        each = clean_text(categories)  # the codes of equal texts merge if stripping made them so
+        merged = np.append(each.codes, -1)[codes]
+        return Text(
+            spread(each.values, codes), np.append(each.empty, True)[codes], merged, each.distinct
+        )
     if not isinstance(values.dtype, pd.StringDtype):
         return Text.of(as_text(values), empty_mask(values))
-    codes, distinct = pd.factorize(values)  # a missing cell gets code -1
-    distinct = pd.Series(distinct, dtype=values.dtype)
+    codes, distinct = _encode(values)
     stripped = distinct.str.strip()
     is_empty = stripped.str.lower().isin(EMPTY_TEXTS).to_numpy(dtype=bool, na_value=True)
     empty = np.append(is_empty, True)[codes]
@@ -124,7 +160,7 @@ def clean_text(values: pd.Series) -> Text:
 def as_text(values: pd.Series) -> pd.Series:
     """A column as stripped text (``str`` dtype); run ids read as floats lose their ``.0``."""
     values = values.reset_index(drop=True)
-    if isinstance(values.dtype, pd.StringDtype):
+    if isinstance(values.dtype, pd.StringDtype | pd.CategoricalDtype):
         return clean_text(values).values
     if pd.api.types.is_integer_dtype(values.dtype):
         return values.astype("str")
@@ -194,13 +230,19 @@ def number_of_cell(cell: object) -> float:
 def read_numbers(values: pd.Series, empty: np.ndarray | None = None) -> tuple[np.ndarray, int]:
     """A column as float64 (NaN where empty) and the position of its first unreadable cell
     (-1 when every non-empty cell is a number or a human size); booleans are not numbers."""
+    if (categorical := by_category(values)) is not None:
+        categories, codes = categorical
+        numbers, bad = read_numbers(categories)
+        if bad < 0:
+            return np.append(numbers, np.nan)[codes], -1
+        values = values.astype("str")  # the first bad row, not the first bad category
     if empty is None:
         empty = empty_mask(values)
     if pd.api.types.is_bool_dtype(values.dtype):
         numbers = np.full(len(values), np.nan)
         return numbers, int(np.argmax(~empty)) if (~empty).any() else -1
-    if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.to_numpy(dtype=np.float64, na_value=np.nan, copy=True), -1
+    if pd.api.types.is_numeric_dtype(values.dtype):  # a view where it can be: never written
+        return values.to_numpy(dtype=np.float64, na_value=np.nan), -1
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind in ("floating", "integer", "mixed-integer-float", "empty"):
         with contextlib.suppress(OverflowError):  # an integer past the float range: below

@@ -246,3 +246,34 @@ def test_wide_extra_columns_read_without_library_warnings(tmp_path, n_extra):
         t = read_runs(tmp_path / "runs.csv")
     assert [str(w.message) for w in caught] == []
     assert t.df.shape == (5, 8 + n_extra)
+
+
+def test_a_json_column_mixing_numbers_and_text_is_read(write_file):
+    """JSON writers mix "71400" and 500 in one field: both are numbers."""
+    text = jsonl({**RECORD, "step": "71400", "lr": "1e-3"}, {**RECORD, "step": 500, "lr": 0.002})
+    t = read_runs(write_file(text, "r.jsonl"))
+    assert t.df["step"].tolist() == [71400.0, 500.0] and t.df["lr"].tolist() == [1e-3, 2e-3]
+
+
+def test_refusals_print_no_library_warnings(tmp_path):
+    cases = {
+        "pipe.csv": None,
+        "big.jsonl": '{"params": ' + "9" * 401 + "}\n",
+        "deep.json": "[" * 100_000 + "]" * 100_000,
+        "bool.jsonl": jsonl({**RECORD, "params": True}),
+        "inf.csv": "params,tokens,metric,value\n1e200,1e200,loss,4\n",
+        "tiny.csv": "params,tokens,metric,value\n1M,20M,loss,1e-300\n2M,20M,loss,3\n",
+        "mixed.csv": "params,tokens,metric,value,x\n1M,20M,loss,4,1\n" + "2M,20M,loss,3,a\n" * 3,
+    }
+    os.mkfifo(tmp_path / "pipe.csv")
+    for name, text in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in cases:
+            try:
+                read_runs(tmp_path / name)
+            except InputError:
+                pass
+    assert [str(w.message) for w in caught] == []

@@ -185,7 +185,9 @@ _SCALES = np.array([*SIZE_SUFFIXES.values(), 1.0])  # the last: no suffix
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
-    return pa.array(values.astype("str").str.strip(), from_pandas=True)
+    """A column as stripped Arrow text, in one piece (pandas may hold it in chunks)."""
+    text = pa.array(values.astype("str").str.strip(), from_pandas=True)
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def _numbers_of_text(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:

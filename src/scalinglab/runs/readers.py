@@ -94,8 +94,8 @@ def read_runs(
         df = pd.concat([p.df for p in parts], ignore_index=True)
         rows = np.concatenate([p.rows for p in parts])
         notes = [f"{p.name}: {n}" for p in parts for n in p.notes]
-    source = np.repeat(np.arange(len(parts)), [len(p.df) for p in parts])
     if len(parts) > 1:  # each source was checked on its own; now across sources
+        source = np.repeat(np.arange(len(parts)), [len(p.df) for p in parts])
         check_unique(df, rows, names, source)
     return RunTable(df, ", ".join(dict.fromkeys(names)), notes)
 
@@ -128,8 +128,9 @@ def _read_one(source, *, y, format, overrides):
         notes = log_notes + notes
     elif kind in ("csv", "tsv", "wandb"):
         read = functools.partial(_read_csv, path, sep="\t" if kind == "tsv" else ",")
+        typed = read(typed=True)  # a file pandas cannot read at all is refused here, once
         try:
-            df, rows, notes = _canonical_table(read(typed=True), kind, format, y, overrides)
+            df, rows, notes = _canonical_table(typed, kind, format, y, overrides)
         except InputError:
             # The typed read is a fast path; cells as text are the reference, and their
             # messages quote each cell exactly as written ('-5.0', not -5).

@@ -343,7 +343,8 @@ def _json_if_nested(cell: object) -> object:
 
 
 def _plain(value: object) -> object:
-    """numpy values inside nested cells (pyarrow gives lists as arrays) as JSON's own."""
+    """A value inside a nested cell that JSON has no type for: numpy's as Python's (pyarrow
+    gives lists as arrays), anything else (a timestamp, a decimal) as its text."""
     if isinstance(value, np.ndarray | np.generic):
         return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON")
+    return str(value)

@@ -262,3 +262,25 @@ def test_a_store_in_a_read_only_directory_is_read_and_refuses_writes(store, writ
     assert message_of(Store(store.path).check_writable, "save the fit").startswith(
         f"{store.path}: cannot save the fit: its directory"
     )
+
+
+def test_the_cli_lists_a_read_only_store_and_refuses_an_import_in_one_line(
+    store, write_file, read_only
+):
+    from typer.testing import CliRunner
+
+    from scalinglab.cli import app
+
+    store.import_files([write_file(RUNS, "a.csv")])
+    read_only(store.path)
+    runner = CliRunner()
+    listed = runner.invoke(app, ["runs", "--store", str(store.path), "--json"])
+    assert listed.exit_code == 0, listed.stderr
+    imported = runner.invoke(
+        app, ["import", str(write_file(RUNS, "b.csv")), "--store", str(store.path)]
+    )
+    assert imported.exit_code == 2 and imported.stdout == ""
+    assert imported.stderr.strip().startswith(
+        f"error: {store.path}: cannot import into the store: the file is read-only"
+    )
+    assert len(imported.stderr.strip().splitlines()) == 1

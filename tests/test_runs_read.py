@@ -367,3 +367,20 @@ def test_row_numbers_are_file_lines_when_a_quoted_cell_spans_lines(write_file):
         "f,c,abc,40M,loss,4,x\n"
     )
     assert error_of(write_file(text)) == "runs.csv: row 7: column 'params': not a number: 'abc'"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_the_frame_read_can_be_edited_like_any_other(tmp_path, test_data, suffix):
+    """Numbers read as views of the file's arrays are copied before they are handed out."""
+    frame = pd.read_csv(test_data / "runs_small.csv")
+    path = tmp_path / f"runs{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        frame.assign(params=[1e7, 2e7, 4e7, 8e7, 1e7]).to_parquet(path)
+    else:
+        frame.to_json(path, orient="records", lines=True)
+    t = read_runs(path)
+    t.df.loc[0, "value"] = -1.0
+    t.df.loc[0, "step"] = 7.0
+    assert (t.df["value"].iloc[0], t.df["step"].iloc[0]) == (-1.0, 7.0)

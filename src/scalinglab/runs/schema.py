@@ -142,10 +142,18 @@ def to_canonical(
     columns |= {col: _extra(frame[col]) for col in frame.columns if col not in CANONICAL}
     # One frame built at once: adding columns one by one fragments it (and pandas prints a
     # PerformanceWarning per 100 columns of a wide table); concat copies no column.
-    out = pd.concat({c: pd.Series(v, copy=False) for c, v in columns.items()}, axis=1)
+    out = pd.concat({c: _column(v) for c, v in columns.items()}, axis=1)
     codes = [family, run_id, out["step"], metric]
     check_unique(out, rows, [file], codes=codes)
     return out, rows, notes
+
+
+def _column(values: np.ndarray | pd.Series) -> pd.Series:
+    """A column of the canonical frame, without a copy unless it is a read-only view of the
+    input (the frame is the user's to edit: ``runs.df.loc[3, "value"] = -1``)."""
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        values = values.copy()
+    return pd.Series(values, copy=False)
 
 
 def _apply_overrides(frame, rows, overrides, file, notes):

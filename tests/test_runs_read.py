@@ -384,3 +384,26 @@ def test_the_frame_read_can_be_edited_like_any_other(tmp_path, test_data, suffix
     t.df.loc[0, "value"] = -1.0
     t.df.loc[0, "step"] = 7.0
     assert (t.df["value"].iloc[0], t.df["step"].iloc[0]) == (-1.0, 7.0)
+
+
+def test_parquet_text_is_cleaned_like_csv_text(tmp_path):
+    """Parquet text is read through its distinct values: stripping merges ' a' and 'a'."""
+    frame = pd.DataFrame(
+        {
+            "family": ["", " f ", "f"],
+            "run_id": [" a", "b", "NA"],
+            "params": [1e6, 2e6, 4e6],
+            "tokens": [2e7, 4e7, 8e7],
+            "metric": ["loss", "loss ", "loss"],
+            "value": [5.0, 4.5, 4.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "r.parquet")
+    t = read_runs(tmp_path / "r.parquet")
+    assert t.df["family"].tolist() == ["r", "f", "f"]
+    assert t.df["run_id"].tolist() == ["a", "b", "f-N4M-D80M"]
+    assert t.df["metric"].tolist() == ["loss"] * 3
+    frame.assign(run_id=[" a", "a", "a"], family="f").iloc[:2].to_parquet(tmp_path / "d.parquet")
+    assert error_of(tmp_path / "d.parquet") == (
+        "d.parquet: row 2: duplicate run_id 'a', step final, metric 'loss' (family 'f'; first at row 1)"
+    )

@@ -213,18 +213,19 @@ def check_unique(
 def first_duplicate(columns: Sequence[pd.Series | Text]) -> int | None:
     """Position of the first row whose values in ``columns`` all equal an earlier row's.
 
-    Each column becomes integer codes (equal values, equal codes; missing values equal each
-    other; a :class:`Text` has its codes already), and the codes one mixed-radix integer per
-    row. Tables are usually written run by run and step by step, and codes number values in
-    order of appearance, so those integers mostly come out strictly increasing, which proves
-    there is no duplicate without hashing them.
+    Tables are usually written run by run and step by step, with codes numbering texts in
+    order of appearance: rows in strictly increasing order (compared column by column) prove
+    there is no duplicate without hashing anything. Otherwise each column becomes integer
+    codes (missing values equal each other), the codes one mixed-radix integer per row, and
+    those are hashed.
     """
+    varying = [c for c in columns if not (isinstance(c, Text) and len(c.distinct) == 1)]
+    if _strictly_increasing([_sortable(c) for c in varying]):
+        return None
     key = np.zeros(len(columns[0].codes if isinstance(columns[0], Text) else columns[0]), np.int64)
     radix = 1
-    for col in columns:
+    for col in varying:
         if isinstance(col, Text):
-            if len(col.distinct) == 1:
-                continue  # one family, one metric: nothing to tell rows apart
             codes, size = col.codes, len(col.distinct)  # key columns have no missing cell
         else:
             codes, distinct = pd.factorize(col, use_na_sentinel=False)
@@ -234,7 +235,29 @@ def first_duplicate(columns: Sequence[pd.Series | Text]) -> int | None:
             radix = len(kept)
         key = key * size + codes
         radix *= size
-    if key.size < 2 or (np.diff(key) > 0).all():
-        return None
     dup = pd.Series(key).duplicated().to_numpy()
     return int(np.argmax(dup)) if dup.any() else None
+
+
+def _sortable(col: pd.Series | Text) -> np.ndarray:
+    """Codes of a text column (in order of appearance); a step column with its final rows
+    (NaN) after every step."""
+    if isinstance(col, Text):
+        return col.codes
+    if not pd.api.types.is_float_dtype(col.dtype):
+        return pd.factorize(col)[0]
+    values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.where(np.isnan(values), np.inf, values)  # steps are finite: inf is free
+
+
+def _strictly_increasing(columns: Sequence[np.ndarray]) -> bool:
+    """Whether each row is greater than the one before, comparing column by column."""
+    n = len(columns[0]) if columns else 0
+    if n < 2:
+        return True
+    greater, equal = np.zeros(n - 1, dtype=bool), np.ones(n - 1, dtype=bool)
+    for values in columns:
+        before, after = values[:-1], values[1:]
+        greater |= equal & (after > before)
+        equal &= after == before
+    return bool(greater.all())

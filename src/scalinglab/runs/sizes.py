@@ -77,6 +77,13 @@ def by_category(values: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     return pd.Series(values.cat.categories), values.cat.codes.to_numpy()
 
 
+def _by_code(per_category: np.ndarray, codes: np.ndarray, *, missing: bool) -> np.ndarray:
+    """A mask per category to one per row (``missing`` where the code is -1)."""
+    if not per_category.any() and not (missing and codes.min(initial=0) < 0):
+        return np.zeros(len(codes), dtype=bool)  # the usual case: no gather needed
+    return np.append(per_category, missing)[codes]
+
+
 def spread(per_category: pd.Series, codes: np.ndarray) -> pd.Series:
     """One value per category to one per row (missing where the code is -1)."""
     return pd.Series(per_category.array.take(codes, allow_fill=True))
@@ -86,7 +93,7 @@ def empty_mask(values: pd.Series) -> np.ndarray:
     """Boolean mask of the empty cells of a column, vectorised for every dtype."""
     if (categorical := by_category(values)) is not None:
         categories, codes = categorical
-        return np.append(empty_mask(categories), True)[codes]
+        return _by_code(empty_mask(categories), codes, missing=True)
     if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
         return values.isna().to_numpy(dtype=bool)
     if isinstance(values.dtype, pd.StringDtype):
@@ -141,9 +148,12 @@ def clean_text(values: pd.Series) -> Text:
     if (categorical := by_category(values)) is not None:
         categories, codes = categorical
         each = clean_text(categories)  # the codes of equal texts merge if stripping made them so
-        merged = np.append(each.codes, -1)[codes]
+        merged = each.codes if len(each.distinct) < len(categories) else None
         return Text(
-            spread(each.values, codes), np.append(each.empty, True)[codes], merged, each.distinct
+            spread(each.values, codes),
+            _by_code(each.empty, codes, missing=True),
+            codes if merged is None else np.append(merged, -1)[codes],
+            each.distinct,
         )
     if not isinstance(values.dtype, pd.StringDtype):
         return Text.of(as_text(values), empty_mask(values))

@@ -11,7 +11,9 @@ directory, then times, each in a fresh subprocess:
 * ``Store.import_files`` into a new store against DuckDB's own ``read_csv`` / ``read_parquet``
   into a table of a new database file (``CREATE TABLE t AS SELECT * FROM read_csv(...)``).
 
-Times are the best of ``--repeat`` runs; peak memory is the subprocess's maximum resident set
+Each pair is timed in one fresh subprocess, taking turns (reference, ours, reference, ...) so
+that both see the same machine load: the best of ``--repeat`` runs each. Peak memory is
+measured apart, one subprocess per operation run once: its maximum resident set
 (``resource.getrusage``), the interpreter and its imports included. Prints one table and
 writes ``out/bench/io.json``.
 """
@@ -68,7 +70,7 @@ def _operation(name: str, path: str, scratch: Path):
     counter = iter(range(1_000_000))
 
     def fresh() -> str:
-        return str(scratch / f"db{next(counter)}.duckdb")
+        return str(scratch / f"{name}{next(counter)}.duckdb")
 
     if name == "pandas":
         return lambda: (pd.read_csv if path.endswith(".csv") else pd.read_parquet)(path)
@@ -93,25 +95,30 @@ def _operation(name: str, path: str, scratch: Path):
     raise ValueError(name)
 
 
-def measure(name: str, path: str, repeat: int) -> None:
-    """Child process: time ``name`` on ``path``; print time and peak memory as JSON."""
+def measure_times(ours: str, reference: str, path: str, repeat: int) -> None:
+    """Child process: time ``ours`` and ``reference`` on ``path`` in turns (so that both see
+    the same machine load); print the best time of each as JSON."""
     with tempfile.TemporaryDirectory() as scratch:
-        run = _operation(name, path, Path(scratch))
-        times = []
+        runs = {name: _operation(name, path, Path(scratch)) for name in (reference, ours)}
+        times: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(repeat):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
-    print(json.dumps({"seconds": min(times), "peak_bytes": peak}))
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
+    print(json.dumps({name: min(t) for name, t in times.items()}))
 
 
-def in_child(name: str, path: Path, repeat: int) -> dict:
+def measure_memory(name: str, path: str) -> None:
+    """Child process: run ``name`` once on ``path``; print its peak resident memory."""
+    with tempfile.TemporaryDirectory() as scratch:
+        _operation(name, path, Path(scratch))()
+    print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))  # kB on Linux
+
+
+def in_child(*args: str) -> object:
     out = subprocess.run(
-        [sys.executable, __file__, "--measure", name, str(path), "--repeat", str(repeat)],
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -120,27 +127,36 @@ def in_child(name: str, path: Path, repeat: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="200 k rows only")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best)")
-    parser.add_argument("--measure", nargs=2, metavar=("OPERATION", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per timing (best)")
+    parser.add_argument("--times", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure:
-        measure(*args.measure, repeat=args.repeat)
+    if args.times:
+        measure_times(*args.times, repeat=args.repeat)
+        return
+    if args.memory:
+        measure_memory(*args.memory)
         return
     sizes = [200_000] if args.quick else [1_000_000, 5_000_000]
     results = []
-    print(f"{'rows':>9} {'format':8} {'operation':22} {'seconds':>8} {'peak MB':>8} {'ratio':>7}")
+    print(f"{'rows':>9} {'format':8} {'operation':10} {'seconds':>8} {'peak MB':>8} {'ratio':>14}")
     with tempfile.TemporaryDirectory() as folder:
         for n_rows in sizes:
             for fmt, path in write_tables(n_rows, Path(folder)).items():
                 for ours, reference in (("read_runs", "pandas"), ("import", "duckdb")):
-                    ref = in_child(reference, path, args.repeat)
-                    got = in_child(ours, path, args.repeat)
-                    ratio = got["seconds"] / ref["seconds"]
-                    memory = got["peak_bytes"] / ref["peak_bytes"]
-                    for label, r, shown in ((reference, ref, ""), (ours, got, f"{ratio:.2f}x")):
+                    seconds = in_child(
+                        "--times", ours, reference, str(path), "--repeat", str(args.repeat)
+                    )
+                    peak = {
+                        name: in_child("--memory", name, str(path)) for name in (reference, ours)
+                    }
+                    ratio = seconds[ours] / seconds[reference]
+                    memory = peak[ours] / peak[reference]
+                    for name in (reference, ours):
+                        shown = f"{ratio:.2f}x, {memory:.2f}x" if name == ours else ""
                         print(
-                            f"{n_rows:>9,} {fmt:8} {label:22} {r['seconds']:8.2f} "
-                            f"{r['peak_bytes'] / 2**20:8.0f} {shown:>7}"
+                            f"{n_rows:>9,} {fmt:8} {name:10} {seconds[name]:8.2f} "
+                            f"{peak[name] / 2**20:8.0f} {shown:>14}"
                         )
                     results.append(
                         {
@@ -148,18 +164,18 @@ def main() -> None:
                             "format": fmt,
                             "operation": ours,
                             "reference": reference,
-                            "seconds": got["seconds"],
-                            "reference_seconds": ref["seconds"],
+                            "seconds": seconds[ours],
+                            "reference_seconds": seconds[reference],
                             "time_ratio": ratio,
-                            "peak_bytes": got["peak_bytes"],
-                            "reference_peak_bytes": ref["peak_bytes"],
+                            "peak_bytes": peak[ours],
+                            "reference_peak_bytes": peak[reference],
                             "memory_ratio": memory,
                         }
                     )
     out = ROOT / "out" / "bench" / "io.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
-    print(f"written {out.relative_to(ROOT)}")
+    print(f"ratios: time, peak memory against the reference; written {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,16 @@
 
 Generates a long run table (runs x checkpoints: family, run_id, params, tokens, step, metric,
 value, a numeric and a text extra column; flops left to be derived) into a temporary
-directory, then times, each in a fresh subprocess:
+directory, then compares
 
-* ``scalinglab.read_runs`` against ``pandas.read_csv`` / ``pandas.read_parquet`` (defaults);
-* ``Store.import_files`` into a new store against DuckDB's own ``read_csv`` / ``read_parquet``
+* ``scalinglab.read_runs`` with ``pandas.read_csv`` / ``pandas.read_parquet`` (defaults);
+* ``Store.import_files`` into a new store with DuckDB's own ``read_csv`` / ``read_parquet``
   into a table of a new database file (``CREATE TABLE t AS SELECT * FROM read_csv(...)``).
 
 Each pair is timed in one fresh subprocess, taking turns (reference, ours, reference, ...) so
-that both see the same machine load: the best of ``--repeat`` runs each. Peak memory is
-measured apart, one subprocess per operation run once: its maximum resident set
+that both see the same machine load: the table shows the best of ``--repeat`` runs each, and
+the ratio is the median over the runs of ours against the reference run just before it. Peak
+memory is measured apart, one subprocess per operation run once: its maximum resident set
 (``resource.getrusage``), the interpreter and its imports included. Prints one table and
 writes ``out/bench/io.json``.
 """
@@ -97,7 +98,7 @@ def _operation(name: str, path: str, scratch: Path):
 
 def measure_times(ours: str, reference: str, path: str, repeat: int) -> None:
     """Child process: time ``ours`` and ``reference`` on ``path`` in turns (so that both see
-    the same machine load); print the best time of each as JSON."""
+    the same machine load); print every time of each as JSON."""
     with tempfile.TemporaryDirectory() as scratch:
         runs = {name: _operation(name, path, Path(scratch)) for name in (reference, ours)}
         times: dict[str, list[float]] = {name: [] for name in runs}
@@ -106,7 +107,7 @@ def measure_times(ours: str, reference: str, path: str, repeat: int) -> None:
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)
-    print(json.dumps({name: min(t) for name, t in times.items()}))
+    print(json.dumps(times))
 
 
 def measure_memory(name: str, path: str) -> None:
@@ -144,13 +145,15 @@ def main() -> None:
         for n_rows in sizes:
             for fmt, path in write_tables(n_rows, Path(folder)).items():
                 for ours, reference in (("read_runs", "pandas"), ("import", "duckdb")):
-                    seconds = in_child(
+                    times = in_child(
                         "--times", ours, reference, str(path), "--repeat", str(args.repeat)
                     )
                     peak = {
                         name: in_child("--memory", name, str(path)) for name in (reference, ours)
                     }
-                    ratio = seconds[ours] / seconds[reference]
+                    seconds = {name: min(t) for name, t in times.items()}
+                    # each run against the reference run just before it, under the same load
+                    ratio = float(np.median(np.divide(times[ours], times[reference])))
                     memory = peak[ours] / peak[reference]
                     for name in (reference, ours):
                         shown = f"{ratio:.2f}x, {memory:.2f}x" if name == ours else ""

@@ -132,6 +132,9 @@ def _encode(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
     text = pa.array(values, from_pandas=True)
     if isinstance(text, pa.ChunkedArray):
         text = text.combine_chunks()
+    distinct = pc.unique(text)  # cheaper than encoding, and enough for a column of one value
+    if len(distinct) == 1 and distinct.null_count == 0:
+        return np.zeros(len(text), dtype=np.int32), pd.Series(distinct.to_pandas(), dtype="str")
     encoded = text.dictionary_encode()
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     return codes, pd.Series(encoded.dictionary.to_pandas(), dtype="str")

@@ -168,6 +168,9 @@ def backtest(
     print_frame(result.points[columns], f"backtest of {result.fit.law.name}, holdout {holdout}",
                 left=["run_id"])  # fmt: skip
     say(result.verdict)
+    if result.fit.selection is not None:
+        for line in result.fit.selection.summary_lines():
+            say(line)
     warn([*result.warnings, *result.fit.warnings])
 
 

@@ -12,15 +12,7 @@ import ast
 
 from ..errors import InputError
 from ..laws.base import Law
-from ..laws.formula import signed_terms
-
-
-class _Rename(ast.NodeTransformer):
-    def __init__(self, names: dict[str, str]) -> None:
-        self.names = names
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        return ast.copy_location(ast.Name(self.names.get(node.id, node.id), ast.Load()), node)
+from ..laws.formula import rename, signed_terms
 
 
 def indicator(i: int) -> str:
@@ -39,9 +31,9 @@ def joint_law(law: Law, n_families: int) -> Law:
     tree = ast.parse(law.formula, mode="eval").body
     pieces = []
     for i in range(n_families):
-        rename = _Rename({p: f"{p}_{i}" for p in per_family})
+        names = {p: f"{p}_{i}" for p in per_family}
         for sign, term in signed_terms(tree):
-            text = ast.unparse(rename.visit(ast.parse(ast.unparse(term), mode="eval").body))
+            text = rename(term, names)
             pieces.append(f"{'-' if sign < 0 else '+'} {indicator(i)}*({text})")
     formula = " ".join(pieces).lstrip("+ ")
     shared = [p for p in law.parameters if not p.linear]

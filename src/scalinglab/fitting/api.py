@@ -12,8 +12,10 @@ from ..laws.zoo import get_law
 from .calibration import calibrate_extrapolation
 from .data import Runs, observations_for, select
 from .estimate import Progress, estimate
+from .extrapolation import prior
 from .options import FitOptions
 from .result import FitResult
+from .selection import candidates_for, is_candidate_list, select_law
 
 __all__ = ["FitOptions", "Progress", "fit", "observations_for", "select"]
 
@@ -31,7 +33,9 @@ def fit(
     Args:
         runs: a RunTable, a DataFrame or file path(s) (CSV, Parquet, JSONL, ...).
         law: a law name (``scalinglab laws`` lists them) or a formula over the table's columns,
-            e.g. ``"E + A*params**-alpha + B*tokens**-beta"``.
+            e.g. ``"E + A*params**-alpha + B*tokens**-beta"``; or ``"auto"`` (or a list such
+            as ``"chinchilla,farseer,overtrain@weighted"``) to choose the law by how well each
+            extrapolates inside these runs (:mod:`scalinglab.fitting.selection`).
         options: a :class:`FitOptions` (what to fit and how); single options may also be
             given as keywords (``where="value < 4.9"``, ``bootstrap=0``), which win.
         progress: ``progress(stage, done, total)`` as the bootstrap advances.
@@ -51,14 +55,19 @@ def fit(
     t0 = time.perf_counter()
     opts = FitOptions.of(options, **option_values)
     table = select(runs, family=opts.family, where=opts.where)
-    law = get_law(law, columns=table.variables())
-    if opts.bounds:
-        law = law.with_bounds(opts.bounds)
-    result = estimate(table, law, opts, progress=progress)
-    if opts.calibrate:
-        try:
-            result.calibration = calibrate_extrapolation(table, law, opts)
-        except InputError as exc:
-            result.warnings.append(str(exc))
+    if is_candidate_list(law):
+        if opts.fix or opts.bounds:
+            raise InputError(
+                "`fix` and `bound` name one law's parameters: give one law, not a choice of laws"
+            )
+        result = select_law(table, candidates_for(law, table.variables()), opts, progress=progress)
+    else:
+        law = get_law(law, columns=table.variables())
+        if opts.bounds:
+            law = law.with_bounds(opts.bounds)
+        result = estimate(table, law, opts, progress=progress)
+        result.extrapolation = (
+            calibrate_extrapolation(table, law, opts) if opts.calibrate else prior("single_law")
+        )
     result.timing["total_s"] = time.perf_counter() - t0
     return result

@@ -16,6 +16,7 @@ from .data import Runs, select
 from .holdout import final_observations, holdout_mask, score, split
 from .options import FitOptions
 from .result import BacktestResult
+from .selection import candidates_for, is_candidate_list
 
 __all__ = ["BacktestResult", "backtest", "final_observations", "holdout_mask"]
 
@@ -42,8 +43,13 @@ def backtest(
     """
     opts = FitOptions.of(options, **option_values)
     table = select(runs, family=opts.family, where=opts.where)
-    law = get_law(law, columns=table.variables())
-    train, held_out = split(table, law, opts, holdout)
+    if is_candidate_list(law):  # the runs are split as the first candidate reads them
+        reference = get_law(
+            candidates_for(law, table.variables())[0].law, columns=table.variables()
+        )
+    else:
+        law = reference = get_law(law, columns=table.variables())
+    train, held_out = split(table, reference, opts, holdout)
     # The table is selected already: selecting again would only add "removed 0 rows" notes.
     result = fit(train, law, opts.replace(family=None, where=None), progress=progress)
     points, warnings = score(result, held_out, interval)

@@ -1,86 +1,94 @@
-"""How far to trust an extrapolation: prediction intervals calibrated on nested backtests.
+"""How far to trust an extrapolation: nested extrapolations of the user's own runs.
 
-A fit's bootstrap interval covers the uncertainty of the parameters and the scatter of single
-runs around the law. It does not cover the law being slightly wrong, an error that grows with
-the distance from the data: on Epoch AI's Chinchilla extraction the largest runs, held out, are
-predicted within 1.7% yet none falls inside its 90% bootstrap prediction interval.
-
-:func:`calibrate_extrapolation` measures that error on the fit's own data. It refits the law on
-nested subsets (every run up to the k-th largest size, k = 1..levels), predicts the larger runs
-and models the variance of the log errors as ``base + growth * ln(ratio)**2``, where ``ratio``
-is how far past the data a prediction lies: its largest factor beyond the largest fitted value
-of any size column of the law (params, tokens, flops), so that extrapolating in tokens (over-
-training) widens the interval as extrapolating in params does (non-negative least squares on
-the squared errors). ``fit(..., calibrate=True)`` stores the result and ``predict`` then draws the
-run-to-run noise with that variance where it exceeds the in-sample scatter.
+Every prediction interval widens with the distance past the data by the error per decade that
+real studies showed (:func:`scalinglab.fitting.extrapolation.prior`). ``calibrate=True`` also
+measures it on the fit's own runs: the law is refitted with the largest sizes (and, separately,
+the largest compute budgets) held out, the held-out runs are predicted, and their errors
+update the prior (:func:`scalinglab.fitting.extrapolation.update`). The cross-extrapolated
+choice of law (:mod:`.selection`) measures it the same way, for its own predictions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..errors import InputError
 from ..laws.base import Law
 from ..runs import RunTable
 from .estimate import estimate
-from .extrapolation import SIZE_COLUMNS, ExtrapolationError, ratio_beyond
-from .holdout import final_observations, score, split
+from .extrapolation import ExtrapolationError, decades_beyond, update
+from .holdout import final_observations, nested_holdouts, split
 from .options import FitOptions
+from .result import FitResult
 
-#: Nested holdouts used by default: the 1, 2 and 3 largest sizes of the fitted data.
-DEFAULT_LEVELS = 3
+__all__ = ["ExtrapolationError", "NestedExtrapolation", "calibrate_extrapolation", "extrapolate"]
+
+
+@dataclass
+class NestedExtrapolation:
+    """One law refitted on nested subsets of the runs, and how it predicted the rest."""
+
+    holdouts: list[str]
+    errors: list[np.ndarray] = field(default_factory=list)  # ln(predicted / actual) per cut
+    decades: list[np.ndarray] = field(default_factory=list)  # distance past that cut's data
+    in_sample: list[float] = field(default_factory=list)  # that fit's residual variance
+    failed: list[str] = field(default_factory=list)  # why a cut could not be fitted
+
+    @property
+    def n_points(self) -> int:
+        return int(sum(np.isfinite(e).sum() for e in self.errors))
+
+
+def extrapolate(
+    table: RunTable, law: Law, options: FitOptions, holdouts: list[str]
+) -> NestedExtrapolation:
+    """Fit ``law`` with each holdout's runs left out (no bootstrap) and predict them.
+
+    A cut whose fit fails is recorded with its reason, and its errors are NaN.
+    """
+    opts = options.replace(bootstrap=0, influence=False, calibrate=False)
+    out = NestedExtrapolation(list(holdouts))
+    for spec in holdouts:
+        try:
+            train, held_out = split(table, law, opts, spec)
+            nested = estimate(train, law, opts)
+            predicted = nested.predict(held_out[list(nested.law.variables)])["value"]
+            with np.errstate(all="ignore"):
+                errors = np.log(predicted.to_numpy() / held_out["value"].to_numpy(dtype=float))
+            if not nested.converged:
+                raise InputError(nested.message)
+        except InputError as exc:
+            out.failed.append(f"{spec}: {exc}")
+            errors = np.full(1, np.nan)
+            held_out, nested = None, None
+        out.errors.append(errors)
+        out.decades.append(np.full(1, np.nan) if nested is None else _decades(held_out, nested))
+        sd = np.nan if nested is None else nested.residuals.get("robust_sd", np.nan)
+        out.in_sample.append(float(sd) ** 2)
+    return out
+
+
+def _decades(held_out: Any, fit: FitResult) -> np.ndarray:
+    return decades_beyond(held_out, {c: hi for c, (_, hi) in fit.data_range.items()})
+
+
 def calibrate_extrapolation(
     runs: RunTable,
     law: Law,
     options: FitOptions | Mapping[str, Any] | None = None,
-    *,
-    column: str | None = None,
-    levels: int = DEFAULT_LEVELS,
     **option_values: Any,
 ) -> ExtrapolationError:
-    """Measure how a law's log prediction error grows with extrapolation, on nested backtests.
+    """The shipped prior of the error per decade, updated by nested extrapolations of ``runs``.
 
-    ``runs`` is the table the law is fitted to (already filtered); ``options`` how it is
-    fitted (the nested fits skip the bootstrap); ``column`` the size the nested holdouts cut
-    (``params`` when the law uses it, else its first variable). The distance from the data is
-    measured in every size column the law uses (params, tokens, flops), or in ``column`` alone
-    when it uses none.
-    Raises :class:`InputError` when fewer than three held-out predictions can be made.
+    ``runs`` is the table the law is fitted to (already selected); ``options`` how it is
+    fitted (the nested fits skip the bootstrap). With fewer than three sizes or budgets to
+    hold out the prior stands alone, and says so.
     """
-    opts = FitOptions.of(options, **option_values).replace(
-        family=None, where=None, bootstrap=0, influence=False, calibrate=False
-    )
-    column = column or ("params" if "params" in law.variables else law.variables[0])
-    columns = tuple(c for c in law.variables if c in SIZE_COLUMNS) or (column,)
+    opts = FitOptions.of(options, **option_values).replace(family=None, where=None)
     final = final_observations(runs, law, opts.y, opts.skip_fraction)
-    sizes = np.unique(final[column].to_numpy(dtype=float))
-    errors, ratios, holdouts = [], [], []
-    for k in range(1, levels + 1):
-        if len(sizes) - k < 2:
-            break
-        cut = float(sizes[-1 - k])
-        holdout = f"{column} > {cut!r}"
-        try:
-            train, held_out = split(runs, law, opts, holdout)
-            nested = estimate(train, law, opts)
-        except InputError:  # too few runs left below the cut for this law
-            continue
-        points, _ = score(nested, held_out, interval=0.9)
-        errors += list(np.log(points["predicted"] / points["actual"]))
-        ratios += list(ratio_beyond(points, {c: nested.data_range[c][1] for c in columns}))
-        holdouts.append(holdout)
-    errors_arr, ratios_arr = np.asarray(errors, float), np.asarray(ratios, float)
-    ok = np.isfinite(errors_arr) & np.isfinite(ratios_arr)
-    if ok.sum() < 3:
-        raise InputError(
-            f"cannot calibrate the prediction interval: {int(ok.sum())} held-out prediction(s) "
-            f"from nested backtests on {len(sizes)} distinct {column} values (need at least 3)"
-        )
-    log_ratio_sq = np.log(ratios_arr[ok]) ** 2
-    design = np.column_stack([np.ones_like(log_ratio_sq), log_ratio_sq])
-    (base, growth), _ = nnls(design, errors_arr[ok] ** 2)
-    return ExtrapolationError(column, float(base), float(growth), int(ok.sum()), holdouts, columns)
+    nested = extrapolate(runs, law, opts, nested_holdouts(final, law))
+    return update("single_law", nested.errors, nested.decades, nested.holdouts)

@@ -19,6 +19,10 @@ from ..errors import InputError
 from ..laws.base import Law
 from ..runs import RunTable, read_runs
 from .engine import ParameterSpace, Problem
+from .options import ASYMMETRY
+
+#: Huber's delta that makes it least squares on log residuals (no run misses by a factor e^10).
+LEAST_SQUARES_DELTA = 10.0
 
 #: Anything ``read_runs`` reads: a RunTable, a DataFrame, file path(s).
 Runs = RunTable | pd.DataFrame | str | Path | list[Any]
@@ -49,9 +53,19 @@ def observations_for(
 
 
 def build_problem(
-    law: Law, obs: pd.DataFrame, source: str, *, fix: Mapping[str, float], delta: float
+    law: Law,
+    obs: pd.DataFrame,
+    source: str,
+    *,
+    fix: Mapping[str, float],
+    delta: float,
+    objective: str = "huber",
+    weighting: str = "none",
 ) -> Problem:
-    """Check the observations against the law and package them for the estimator."""
+    """Check the observations against the law and package them for the estimator.
+
+    ``objective`` and ``weighting`` as in :class:`~scalinglab.fitting.options.FitOptions`.
+    """
     missing = [v for v in law.variables if v not in obs.columns or obs[v].isna().all()]
     if missing:
         numeric = [
@@ -99,7 +113,38 @@ def build_problem(
             file=source,
         )
     groups = pd.factorize(obs["run_id"].astype(str))[0]
-    return Problem(law, data, y, groups, space, delta)
+    if objective == "least_squares":
+        # Huber is quadratic inside delta: with delta far beyond any log residual, it is
+        # least squares (halved) everywhere.
+        delta = LEAST_SQUARES_DELTA
+    asymmetry = ASYMMETRY if objective == "asymmetric" else 1.0
+    weights = compute_weights(obs) if weighting == "compute" else None
+    return Problem(law, data, y, groups, space, delta, weights=weights, asymmetry=asymmetry)
+
+
+def compute_weights(obs: pd.DataFrame) -> np.ndarray:
+    """Weights growing geometrically with each observation's compute: 1/10 at the least, 1 at
+    the most (compute from ``flops``, else params x tokens, else the first size column).
+
+    Example:
+        >>> compute_weights(pd.DataFrame({"flops": [1e18, 1e19, 1e20]})).round(3).tolist()
+        [0.1, 0.316, 1.0]
+    """
+    if "flops" in obs and obs["flops"].notna().all():
+        size = obs["flops"].to_numpy(dtype=float)
+    elif {"params", "tokens"} <= set(obs.columns):
+        size = obs["params"].to_numpy(dtype=float) * obs["tokens"].to_numpy(dtype=float)
+    else:
+        column = next((c for c in ("params", "tokens", "step") if c in obs), None)
+        if column is None:
+            return np.ones(len(obs))
+        size = obs[column].to_numpy(dtype=float)
+    with np.errstate(all="ignore"):
+        z = np.log(size)
+    lo, hi = np.nanmin(z), np.nanmax(z)
+    if not np.isfinite(hi - lo) or hi == lo:
+        return np.ones(len(obs))
+    return np.exp(math.log(10.0) * (np.nan_to_num(z, nan=lo) - hi) / (hi - lo))
 
 
 def resolve_fix(fix: Mapping[str, float | str] | None, law: Law) -> dict[str, float]:

@@ -25,9 +25,15 @@ def robust_sd(r: np.ndarray) -> float:
 
 
 def residual_summary(problem: Problem, u_hat: np.ndarray) -> dict[str, float]:
-    f = problem.model(u_hat)[0]
-    rel = f / problem.y - 1
-    r = problem.residuals(f[None, :])[0]
+    return summarise_residuals(problem.model(u_hat)[0], problem.y)
+
+
+def summarise_residuals(fitted: np.ndarray, observed: np.ndarray) -> dict[str, float]:
+    """Relative and log residuals of ``fitted`` against ``observed``, summarised."""
+    with np.errstate(all="ignore"):
+        rel = fitted / observed - 1
+        r = np.log(fitted) - np.log(observed)
+    r = np.where(np.isfinite(r), r, np.nan)
     return {
         "median_abs_rel_error": float(np.nanmedian(np.abs(rel))),
         "mean_abs_rel_error": float(np.nanmean(np.abs(rel))),

@@ -51,6 +51,10 @@ class ParameterSpace:
     """
 
     def __init__(self, law: Law, fixed: Mapping[str, float]) -> None:
+        if law.evaluate_only:
+            raise InputError(
+                f"law {shorten(law.name)} combines fitted laws: it is evaluated, not fitted"
+            )
         self.law = law
         self.fixed = {k: float(v) for k, v in fixed.items()}
         free = [p for p in law.parameters if p.name not in self.fixed]
@@ -90,6 +94,12 @@ class Problem:
     groups: np.ndarray  # run index of each observation, for resampling whole runs
     space: ParameterSpace
     delta: float = 1e-3
+    #: Weight of each observation in the objective (None: all 1); bootstrap counts multiply it.
+    weights: np.ndarray | None = None
+    #: Factor on the loss of predictions above the observation (1: symmetric). Above 1 the fit
+    #: leans toward the lower envelope of the runs (kyo-takano's ``chinchilla`` toolkit uses an
+    #: asymmetric absolute error with a factor of 10 on the raw loss for that reason).
+    asymmetry: float = 1.0
 
     def __post_init__(self) -> None:
         # The data's centre (geometric where positive): where linear terms are normalised. It
@@ -157,9 +167,18 @@ class Problem:
             r = np.log(f) - self.log_y
         return np.where(np.isfinite(r), r, np.nan)
 
+    def observation_weights(self, weights: np.ndarray | float = 1.0) -> np.ndarray | float:
+        """``weights`` (bootstrap counts, masks) times the problem's own observation weights."""
+        return weights if self.weights is None else weights * self.weights
+
+    def loss_factor(self, r: np.ndarray) -> np.ndarray | float:
+        """The asymmetry's factor on each residual's loss (1 where symmetric)."""
+        return 1.0 if self.asymmetry == 1.0 else np.where(r > 0, self.asymmetry, 1.0)
+
     def objective(self, u: np.ndarray, weights: np.ndarray | float = 1.0) -> np.ndarray:
         r = self.residuals(self.model(u))
-        total = np.sum(weights * huber(r, self.delta), axis=-1)
+        loss = huber(r, self.delta) * self.loss_factor(r)
+        total = np.sum(self.observation_weights(weights) * loss, axis=-1)
         return np.where(np.isfinite(total), total, np.inf)
 
     def jacobian(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +244,7 @@ def project_linear(
     scaled, offset, _ = problem._parts(u)
     phi = np.stack([scaled[p.name] for p in space.linear], axis=-1) / problem.y[:, None]
     target = (problem.y - offset) / problem.y
-    w = np.broadcast_to(np.asarray(weights, dtype=float), target.shape)
+    w = np.broadcast_to(np.asarray(problem.observation_weights(weights), dtype=float), target.shape)
     good = np.isfinite(phi).all(axis=(1, 2)) & np.isfinite(target).all(axis=1)
     if not good.any():
         # Nothing to start from: no search could recover (e.g. params**1e308 is inf everywhere).
@@ -411,7 +430,7 @@ def levenberg_marquardt(
     done = np.zeros(S, dtype=bool)
     status = np.full(S, RUNNING)
     w = np.broadcast_to(np.asarray(weights, dtype=float), (S, problem.y.shape[0]))
-    F = problem.objective(u, w)
+    F = problem.objective(u, w)  # the problem's own weights are applied inside
     eye = np.eye(k)
     it = 0
     while it < max_iter:
@@ -426,7 +445,7 @@ def levenberg_marquardt(
         r = np.where(bad, 0.0, r)
         jac = np.where(bad[..., None], 0.0, jac)
         omega = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
-        wo = wt * omega
+        wo = problem.observation_weights(wt) * omega * problem.loss_factor(r)
         grad = np.einsum("sn,sn,snk->sk", wo, r, jac)
         hess = np.matmul(np.swapaxes(jac * wo[..., None], 1, 2), jac)
         # Parameters at a bound whose gradient pushes outward stay there this step.
@@ -462,7 +481,9 @@ def levenberg_marquardt(
             gn = hess[stuck] + 1e-12 * diag[stuck][:, :, None] * eye
             g = grad[stuck]
             with np.errstate(all="ignore"):
-                predicted = 0.5 * np.einsum("sk,sk->s", g, (np.linalg.pinv(gn) @ g[..., None])[..., 0])
+                predicted = 0.5 * np.einsum(
+                    "sk,sk->s", g, (np.linalg.pinv(gn) @ g[..., None])[..., 0]
+                )
             at_minimum = predicted <= STALL_RTOL * np.maximum(np.abs(F_old[stuck]), 1e-30)
             status[todo[stuck]] = np.where(at_minimum, 1, 3)
         status[todo[small]] = 0

@@ -43,8 +43,9 @@ def estimate(
     )
     metric = opts.y or (table.metrics()[0] if len(table.metrics()) == 1 else "value")
     problem = build_problem(
-        law, obs, table.source, fix=resolve_fix(opts.fix, law), delta=opts.huber_delta
-    )
+        law, obs, table.source, fix=resolve_fix(opts.fix, law), delta=opts.huber_delta,
+        objective=opts.objective, weighting=opts.weighting,
+    )  # fmt: skip
     run_ids = list(pd.unique(obs["run_id"].astype(str)))
 
     best, n_grid = best_fit(problem, n_starts=opts.n_starts, seed=opts.seed)
@@ -98,6 +99,9 @@ def estimate(
     data_range = {
         v: (float(np.min(problem.data[v])), float(np.max(problem.data[v]))) for v in law.variables
     }
+    if "flops" not in data_range and "flops" in obs and obs["flops"].notna().all():
+        # the compute of the runs, for distances past the data along compute too
+        data_range["flops"] = (float(obs["flops"].min()), float(obs["flops"].max()))
     return FitResult(
         law=law,
         params=params,

@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..expr import Expression
 from ..laws.base import Law
 from ..runs import RunTable
+from ..runs.budgets import budget_slices
 from .data import observations_for
 from .options import FitOptions
 from .result import FitResult
@@ -39,6 +40,11 @@ def holdout_mask(final: pd.DataFrame, spec: str) -> np.ndarray:
             )
         return final[column].to_numpy(dtype=float) >= sizes[-k]
     expr = Expression(spec, what="holdout")
+    if not expr.is_condition:
+        raise InputError(
+            f"{spec!r} is a number, not a condition: use largest:K or e.g. 'flops > 1e21'",
+            option="holdout",
+        )
     unknown = sorted(expr.names - set(final.columns))
     if unknown:
         raise InputError(
@@ -58,6 +64,52 @@ def final_observations(
     return order.groupby("run_id", sort=False).tail(1).reset_index(drop=True)
 
 
+#: Nested holdouts cut this many levels deep along each axis (sizes, compute budgets).
+NESTED_LEVELS = 2
+#: ... and leave at least this many distinct sizes (or budgets) to fit.
+MIN_LEVELS_LEFT = 3
+#: Fewer nested holdouts than this are too little to learn from: none are made.
+MIN_NESTED_HOLDOUTS = 2
+#: ... and so are runs of fewer model sizes (or values of a one-variable law's variable).
+MIN_SIZES = 5
+
+
+def nested_holdouts(final: pd.DataFrame, law: Law) -> list[str]:
+    """Holdouts that extrapolate inside the user's own runs, as a prediction past them would.
+
+    The 1 and 2 largest model sizes, and the runs of the 1 and 2 largest compute budgets
+    (runs within 0.05 decades of compute form a budget, as IsoFLOP slices do), each where at
+    least three sizes (budgets) stay to fit; for a law of one variable, its 1 and 2 largest
+    values. Cutting along two axes measures both ways a prediction leaves the data. Runs of
+    fewer than five sizes, or fewer than two such holdouts, are too little to learn from:
+    then there are none.
+
+    Example:
+        >>> final = pd.DataFrame({"params": [1, 2, 3, 4, 5.0], "tokens": [10.0] * 5,
+        ...                       "flops": [60, 120, 180, 240, 300.0]})
+        >>> from scalinglab.laws import get_law
+        >>> nested_holdouts(final, get_law("chinchilla"))
+        ['largest:1', 'largest:2', 'flops >= 300.0', 'flops >= 240.0']
+    """
+    specs: list[str] = []
+    size = "params" if "params" in law.variables else law.variables[0]
+    if size not in final or final[size].nunique() < MIN_SIZES:
+        return specs
+    if size in final:
+        levels = np.unique(final[size].to_numpy(dtype=float))
+        column = "" if size == "params" else f":{size}"
+        specs += [f"largest:{k}{column}" for k in range(1, NESTED_LEVELS + 1)
+                  if len(levels) - k >= MIN_LEVELS_LEFT]  # fmt: skip
+    if "flops" in final and size != "flops" and final["flops"].notna().all():
+        flops = final["flops"].to_numpy(dtype=float)
+        budgets = budget_slices(flops)
+        levels = np.unique(budgets)
+        for k in range(1, NESTED_LEVELS + 1):
+            if len(levels) - k >= MIN_LEVELS_LEFT:
+                specs.append(f"flops >= {float(flops[budgets >= levels[-k]].min())!r}")
+    return specs if len(specs) >= MIN_NESTED_HOLDOUTS else []
+
+
 def split(
     table: RunTable, law: Law, options: FitOptions, spec: str
 ) -> tuple[RunTable, pd.DataFrame]:
@@ -74,7 +126,9 @@ def split(
     return RunTable(table.df[kept], table.source, [*table.notes, note]), final[held]
 
 
-def score(fit: FitResult, held_out: pd.DataFrame, interval: float) -> tuple[pd.DataFrame, list[str]]:
+def score(
+    fit: FitResult, held_out: pd.DataFrame, interval: float
+) -> tuple[pd.DataFrame, list[str]]:
     """Predictions of the held-out runs against what they measured, and the predictions' warnings.
 
     Columns: run_id, the law's variables, actual, predicted, lo, hi (the prediction interval),

@@ -27,6 +27,12 @@ from ..errors import InputError
 #: Bootstrap replicates above this are refused: each costs a refit, and 10^5 already pins
 #: a 95% percentile to a fraction of its Monte Carlo error.
 MAX_BOOTSTRAP = 100_000
+#: The objectives: Huber on log residuals, least squares on them, Huber with predictions above
+#: the data costing ``ASYMMETRY`` times more.
+OBJECTIVES = ("huber", "least_squares", "asymmetric")
+ASYMMETRY = 10.0
+#: Observation weights: none, or growing with compute (1/10 at the least, 1 at the most).
+WEIGHTINGS = ("none", "compute")
 #: Options whose ``None`` means something (not "use the default").
 _NULLABLE = ("y", "family", "where", "final_only")
 
@@ -43,6 +49,13 @@ class FitOptions:
     Law: ``fix`` (parameters held fixed: a number, ``"published"`` or a saved fit's path),
     ``bounds`` (``{name: (lo, hi)}``).
 
+    Objective: ``objective`` (``"huber"``: Huber on log residuals, as Hoffmann et al.;
+    ``"least_squares"`` on log residuals; ``"asymmetric"``: Huber with predictions above a run
+    costing 10x, a lower envelope, after kyo-takano's ``chinchilla`` toolkit), ``weighting``
+    (``"none"``, or ``"compute"``: each run weighted from 1/10 for the least compute to 1 for
+    the most, geometric in compute, so the fit leans on the runs nearest the extrapolation, as
+    Choshen et al.'s Hitchhiker's guide advises).
+
     Estimator: ``huber_delta`` (Huber's delta on log residuals, 1e-3 as Hoffmann et al.),
     ``n_starts`` (local searches from the best grid points), ``bootstrap`` (replicates of the
     run-resampling bootstrap, 0 to skip), ``influence`` (leave-one-run-out diagnostics),
@@ -56,6 +69,8 @@ class FitOptions:
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     bootstrap: int = 200
     huber_delta: float = 1e-3
+    objective: str = "huber"
+    weighting: str = "none"
     skip_fraction: float = 0.1
     final_only: bool | None = None
     n_starts: int = 8
@@ -100,6 +115,16 @@ class FitOptions:
         if not (isinstance(self.skip_fraction, int | float) and 0 <= self.skip_fraction < 1):
             raise InputError(
                 f"must be in [0, 1), got {self.skip_fraction!r}", option="skip_fraction"
+            )
+        if self.objective not in OBJECTIVES:
+            raise InputError(
+                f"must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}",
+                option="objective",
+            )
+        if self.weighting not in WEIGHTINGS:
+            raise InputError(
+                f"must be one of {', '.join(WEIGHTINGS)}, got {self.weighting!r}",
+                option="weighting",
             )
         for name, (lo, hi) in self.bounds.items():
             if math.isnan(lo) or math.isnan(hi) or not lo < hi:

@@ -22,8 +22,9 @@ from ..answer import Answer
 from ..errors import InputError
 from ..laws.base import Law
 from ..runs.sizes import parse_size
-from .extrapolation import ExtrapolationError
+from .extrapolation import SIZE_COLUMNS, ExtrapolationError, decades_beyond
 from .options import FitOptions
+from .selected import Selection
 
 #: A prediction this many times beyond the data's largest value gets a warning.
 FAR_EXTRAPOLATION = 10.0
@@ -59,8 +60,11 @@ class FitResult(Answer):
     #: Bootstrap replicates, shape (B, n_parameters), columns in ``law.parameter_names`` order.
     samples: np.ndarray | None = None
     timing: dict[str, float] = field(default_factory=dict)
-    #: How the prediction error grows with extrapolation (``fit(..., calibrate=True)``).
-    calibration: ExtrapolationError | None = None
+    #: How the prediction error grows with the distance past the data (the shipped prior, or
+    #: updated by nested extrapolations of these runs with ``calibrate=True`` or ``law="auto"``).
+    extrapolation: ExtrapolationError | None = None
+    #: The cross-extrapolation that chose the law (``law="auto"`` or a list of candidates).
+    selection: Selection | None = None
     #: Where the runs came from (a file, a store), for figures that redraw the data.
     source: str | None = None
     #: How the search stopped: ``status`` and ``message`` (as scipy's OptimizeResult),
@@ -129,10 +133,12 @@ class FitResult(Answer):
         """Predicted value at new points, with intervals.
 
         Columns: the law's variables, ``value``; ``lo``/``hi``: the bootstrap interval of the
-        law itself; ``pred_lo``/``pred_hi``: a prediction interval that also includes the
-        scatter of single runs around the law (robust SD of the log residuals), or, for a fit
-        made with ``calibrate=True``, the larger error its nested backtests measured at that
-        distance from the data.
+        law itself; ``pred_lo``/``pred_hi``: a prediction interval for one run there, which
+        adds the scatter of single runs around the law (robust SD of the log residuals), the
+        error of the law itself growing with the distance past the data
+        (:attr:`extrapolation`, in decades of params, tokens or compute) and, for a law chosen
+        by cross-extrapolation, the disagreement between the laws it combines; ``decades``:
+        that distance.
         ``at`` maps variables to numbers or arrays (human sizes like ``"70B"`` accepted).
         """
         points = _points(at, self.law.variables)
@@ -140,27 +146,49 @@ class FitResult(Answer):
         out = points.copy()
         out["value"] = self.law.evaluate(data, self.params).reshape(-1) * np.ones(len(points))
         q = ((1 - interval) / 2, 1 - (1 - interval) / 2)
+        decades = self.decades_beyond(points)
         if self.samples is not None and len(self.samples):
             cols = {n: self.samples[:, i : i + 1] for i, n in enumerate(self.law.parameter_names)}
             draws = np.broadcast_to(self.law.evaluate(data, cols), (len(self.samples), len(points)))
             with np.errstate(all="ignore"):
                 log_draws = np.log(draws)
             out["lo"], out["hi"] = np.exp(np.nanquantile(log_draws, q, axis=0))
-            noise_var = np.full(len(points), self.residuals.get("robust_sd", 0.0) ** 2)
-            if self.calibration is not None:
-                ratio = self.calibration.ratio(data, self.data_range) * np.ones(len(points))
-                noise_var = np.maximum(noise_var, self.calibration.variance(ratio))
-            # Several noise draws per replicate: with one, the quantiles of a few hundred sums
-            # wander, and could even fall inside the law's own interval.
-            copies = max(1, min(math.ceil(PREDICTION_DRAWS / len(log_draws)),
-                                MAX_DRAW_CELLS // max(log_draws.size, 1)))  # fmt: skip
-            sums = np.repeat(log_draws, copies, axis=0)
-            sums += np.random.default_rng(seed).standard_normal(sums.shape) * np.sqrt(noise_var)
-            out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(sums, q, axis=0))
-        else:
-            out["lo"] = out["hi"] = out["pred_lo"] = out["pred_hi"] = np.nan
+        else:  # no bootstrap: the prediction interval holds the run and law errors only
+            with np.errstate(all="ignore"):
+                log_draws = np.log(out["value"].to_numpy(dtype=float))[None, :]
+            out["lo"] = out["hi"] = np.nan
+        # A run's log error: the scatter of runs around the law, and the parameters' spread
+        # (the bootstrap draws); where the fit knows how its law errs past the data (measured
+        # on real studies and on nested extrapolations of these runs, which include both),
+        # at least that; and at least the disagreement of the laws a chosen fit combines
+        # (a lower bound of its error, not an addition: the nested errors include it).
+        with np.errstate(all="ignore"):
+            spread = np.nanvar(log_draws, axis=0) if len(log_draws) > 1 else np.zeros(len(points))
+        total = spread + self.residuals.get("robust_sd", 0.0) ** 2
+        if self.extrapolation is not None:
+            total = np.maximum(total, self.extrapolation.variance(decades))
+        if self.selection is not None:  # how much the laws combined disagree, at least
+            total = np.maximum(total, self.selection.disagreement(data))
+        noise_var = np.maximum(total - spread, 0.0)
+        # Several noise draws per replicate: with one, the quantiles of a few hundred sums
+        # wander, and could even fall inside the law's own interval.
+        copies = max(1, min(math.ceil(PREDICTION_DRAWS / len(log_draws)),
+                            MAX_DRAW_CELLS // max(log_draws.size, 1)))  # fmt: skip
+        sums = np.repeat(log_draws, copies, axis=0)
+        sums += np.random.default_rng(seed).standard_normal(sums.shape) * np.sqrt(noise_var)
+        out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(sums, q, axis=0))
+        out["decades"] = decades
         out.attrs["warnings"] = self.extrapolation_warnings(points)
         return out
+
+    def decades_beyond(self, points: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
+        """How far past the fitted data each point lies, in decades of params, tokens or
+        compute (whichever is largest; 0 inside the data)."""
+        largest = {c: hi for c, (_, hi) in self.data_range.items() if c in SIZE_COLUMNS}
+        frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(
+            {k: np.atleast_1d(v) for k, v in points.items()}
+        )  # fmt: skip
+        return decades_beyond(frame, largest) * np.ones(len(frame))
 
     def extrapolation_warnings(self, points: pd.DataFrame) -> list[str]:
         """Warnings for points far outside the range of the fitted data."""
@@ -210,8 +238,14 @@ class FitResult(Answer):
     def summary(self, alpha: float = 0.05) -> str:
         """A readable report: parameters with intervals, data, objective and warnings."""
         table = self.parameter_table(alpha)
+        members = self.selection.members if self.selection is not None else []
+        law_line = (
+            f"law        {self.law.name}: log {self.y} = the weighted mean of their logs"
+            if members
+            else f"law        {self.law.name}: {self.y} = {self.law.formula}"
+        )
         lines = [
-            f"law        {self.law.name}: {self.y} = {self.law.formula}",
+            law_line,
             f"data       {self.n_points} points from {self.n_runs} runs"
             + "".join(f"; {v} {lo:.3g}..{hi:.3g}" for v, (lo, hi) in self.data_range.items()),
             f"objective  {self.objective:.6g} (sum of Huber(delta={self.options.huber_delta})"
@@ -224,15 +258,24 @@ class FitResult(Answer):
             )
         n_boot = 0 if self.samples is None else len(self.samples)
         lines.append(f"{'parameter':<12}{'value':>14}{f'{1 - alpha:.0%} interval':>34}")
+        # a combination's parameters are its members' (named p_m1, p_m2, ...): by member
+        headers = {f"_m{k}": f"{m.label} (weight {m.weight:.2f}): {self.y} = {m.law.formula}"
+                   for k, m in enumerate(members, start=1)}  # fmt: skip
         for name, row in table.iterrows():
+            suffix = str(name)[str(name).rfind("_m") :] if members else ""
+            if suffix in headers:
+                lines.append(f"member     {headers.pop(suffix)}")
             interval = "fixed" if row["fixed"] else f"[{row['lo']:.5g}, {row['hi']:.5g}]"
             if not row["fixed"] and n_boot == 0:
                 interval = "(no bootstrap)"
-            lines.append(f"{name:<12}{row['value']:>14.6g}{interval:>34}")
+            shown = str(name).removesuffix(suffix) if suffix else str(name)
+            lines.append(f"{shown:<12}{row['value']:>14.6g}{interval:>34}")
         if n_boot:
             lines.append(f"intervals  percentile bootstrap over runs, {n_boot} replicates")
-        if self.calibration is not None:
-            lines.append(f"calibrated {self.calibration.describe()}")
+        if self.selection is not None:
+            lines += self.selection.summary_lines()
+        if self.extrapolation is not None:
+            lines.append(f"intervals  {self.extrapolation.describe()}")
         lines += [f"note       {n}" for n in self.notes]
         lines += [f"WARNING    {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -265,7 +308,8 @@ class FitResult(Answer):
             },
             "solver": dict(self.solver),
             "timing": dict(self.timing),
-            "calibration": None if self.calibration is None else self.calibration.to_json(),
+            "extrapolation": None if self.extrapolation is None else self.extrapolation.to_json(),
+            "selection": None if self.selection is None else self.selection.to_json(),
             "law_spec": self.law.to_dict(),
             "bootstrap": None if self.samples is None else self.samples.tolist(),
         }
@@ -297,9 +341,10 @@ class FitResult(Answer):
                 residuals=dict(doc.get("residuals", {})),
                 samples=None if samples is None else np.asarray(samples, dtype=float),
                 timing=dict(doc.get("timing", {})),
-                calibration=None
-                if doc.get("calibration") is None
-                else ExtrapolationError.from_json(doc["calibration"]),
+                extrapolation=_extrapolation(doc),
+                selection=None
+                if doc.get("selection") is None
+                else Selection.from_json(doc["selection"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a scalinglab fit: {exc}", file=origin) from None
@@ -308,6 +353,11 @@ class FitResult(Answer):
         path = Path(path)
         path.write_text(json.dumps(self.to_json(), indent=1))
         return path
+
+
+def _extrapolation(doc: Mapping[str, Any]) -> ExtrapolationError | None:
+    saved = doc.get("extrapolation", doc.get("calibration"))  # "calibration": scalinglab 0.1
+    return None if saved is None else ExtrapolationError.from_json(saved)
 
 
 def _num(x: float) -> float | None:

@@ -91,6 +91,9 @@ class Law:
     prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = field(
         default=None, repr=False, compare=False
     )
+    #: A law that is evaluated, never fitted (a combination of fitted laws): it may have more
+    #: nonlinear parameters than a search could handle.
+    evaluate_only: bool = False
     expression: Expression = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
     decomposition: Decomposition = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
 
@@ -110,6 +113,7 @@ class Law:
         derived: Mapping[str, str] | None = None,
         published: Mapping[str, float] | None = None,
         prepare: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+        evaluate_only: bool = False,
     ) -> Law:
         """Make a law from a formula; every name that is not a variable is a parameter."""
         expression = Expression(formula, what="law formula")
@@ -145,7 +149,9 @@ class Law:
         for quantity, text in (derived or {}).items():
             Expression(text, what=f"derived quantity {quantity!r}")  # refused on load, not use
         searched = len(parameter_names) - len(decomposition.linear)
-        if len(parameter_names) > MAX_PARAMETERS or searched > MAX_SEARCHED_PARAMETERS:
+        if len(parameter_names) > MAX_PARAMETERS or (
+            searched > MAX_SEARCHED_PARAMETERS and not evaluate_only
+        ):
             raise InputError(
                 f"law formula {shorten(formula)} has {len(parameter_names)} parameters, "
                 f"{searched} of them searched (not entering linearly): at most "
@@ -173,6 +179,7 @@ class Law:
             derived=dict(derived or {}),
             published=dict(published or {}),
             prepare=prepare,
+            evaluate_only=evaluate_only,
             expression=expression,
             decomposition=decomposition,
         )
@@ -255,10 +262,13 @@ class Law:
             description=doc.get("description", ""),
             derived=doc.get("derived", {}),
             published=doc.get("published", {}),
+            evaluate_only=bool(doc.get("evaluate_only", False)),
         )
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"evaluate_only": True} if self.evaluate_only else {}
         return {
+            **extra,
             "name": self.name,
             "formula": self.formula,
             "variables": list(self.variables),

@@ -43,6 +43,25 @@ def _numerator_factors(node: ast.expr) -> list[ast.expr]:
     return [node]
 
 
+class _Rename(ast.NodeTransformer):
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.copy_location(ast.Name(self.names.get(node.id, node.id), ast.Load()), node)
+
+
+def rename(formula: str | ast.expr, names: dict[str, str]) -> str:
+    """The formula with some names replaced.
+
+    Example:
+        >>> rename("E + A*params**-alpha", {"E": "E_0", "A": "A_0"})
+        'E_0 + A_0 * params ** (-alpha)'
+    """
+    tree = ast.parse(formula if isinstance(formula, str) else ast.unparse(formula), mode="eval")
+    return ast.unparse(_Rename(names).visit(tree.body))
+
+
 class _ReplaceName(ast.NodeTransformer):
     def __init__(self, name: str) -> None:
         self.name = name

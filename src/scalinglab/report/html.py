@@ -187,6 +187,39 @@ def fit_table_html(fit: FitResult, alpha: float = 0.05) -> str:
     return table(header, rows, cls="params")
 
 
+def selection_html(fit: FitResult) -> str:
+    """The candidates a law chosen by cross-extrapolation was picked from, and their scores."""
+    sel = fit.selection
+    if sel is None or not sel.candidates:
+        return ""
+    rows = []
+    for c in sorted(sel.candidates, key=lambda c: (c.excluded is not None, -c.weight)):
+        if c.excluded is not None:
+            rows.append(
+                [
+                    c.label,
+                    "",
+                    "",
+                    "",
+                    "",
+                    Raw(f'<span class="muted">excluded: {esc(c.excluded)}</span>'),
+                ]
+            )
+            continue
+        rows.append([c.label, Raw(num(c.weight, 2)), Raw(num(c.score, 3)),
+                     f"{c.nested_error:.2%}" if c.nested_error is not None else "",
+                     Raw(num(c.prediction, 4)), ""])  # fmt: skip
+    at = ", ".join(f"{k}={human(v)}" for k, v in sel.probe.items())
+    header = ["candidate", "weight", "score", "nested |error|", f"prediction at {at}", ""]
+    intro = (
+        f"<p><b>Law chosen by cross-extrapolation</b> over {len(sel.holdouts)} nested holdouts "
+        f"({esc(', '.join(sel.holdouts) or 'none')}); score: the worst holdout's log-error RMS "
+        "per decade past the data; weights exp(-(score - best) / (0.5 best)).</p>"
+    )
+    notes = "".join(f'<p class="muted">{esc(n)}</p>' for n in sel.notes)
+    return intro + table(header, rows) + notes
+
+
 def fit_card_html(fit: FitResult, *, title: str | None = None) -> str:
     """A fit's summary: law, formula, parameters, diagnostics, warnings (no figures)."""
     res = fit.residuals
@@ -226,6 +259,12 @@ def fit_card_html(fit: FitResult, *, title: str | None = None) -> str:
         f'<p><code class="formula">{esc(fit.y)} = {esc(fit.law.formula)}</code></p>{reference}'
         f'<div class="grid"><div>{fit_table_html(fit)}</div>'
         f"<div>{table(['diagnostic', 'value'], diag)}</div></div>"
+        + selection_html(fit)
+        + (
+            f'<p class="muted">Intervals: {esc(fit.extrapolation.describe())}.</p>'
+            if fit.extrapolation is not None
+            else ""
+        )
         + warnings_box(fit.warnings)
         + (
             f'<details><summary class="muted">notes on the data ({len(fit.notes)})</summary><ul>{notes}</ul></details>'

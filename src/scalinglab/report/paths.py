@@ -19,8 +19,8 @@ from ..fitting.result import FitResult
 from ..laws.base import Law
 from ..planning.allocation import optimal_path
 from ..planning.flops_model import FlopsModel
-from ..planning.isoflop import budget_slices
 from ..planning.replicates import ParameterSets, parameter_sets
+from ..runs.budgets import budget_slices
 
 #: Training FLOPs of (N, D) on the figures' axes: the planner's default, C = 6ND.
 TRAINING_FLOPS = FlopsModel()

@@ -122,8 +122,8 @@ def answers_section(fits: list[FitResult], bts: list[Any], answers: list[dict[st
                 ["at", f"predicted {f.y}", "interval of the law", "prediction interval (one run)"],
                 prows,
             )
-            if f.calibration is not None:
-                html += f'<p class="muted">Calibrated: {esc(f.calibration.describe())}.</p>'
+            if f.extrapolation is not None:
+                html += f'<p class="muted">Intervals: {esc(f.extrapolation.describe())}.</p>'
             html += warnings_box(
                 sorted({w for p in preds for w in p.get("warnings", [])}), "Extrapolation"
             )

@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PYTEST_WORKERS ?= 2
 
-.PHONY: install install-all demo test test-fast bench bench-quick ladder-cpu ladder-check bench-ladder-gpu lint clean
+.PHONY: install install-all demo test test-fast bench bench-quick bench-truth bench-cli bench-io prior ladder-cpu ladder-check bench-ladder-gpu lint clean
 
 install:  ## the package and its core dependencies
 	$(PIP) install -q -e .
@@ -25,6 +25,18 @@ bench: install-all  ## speed and accuracy benchmarks against references measured
 
 bench-quick: install-all  ## the same with a 10% sample of the reference grid and 20 synthetic truths
 	$(PYTHON) benchmarks/run.py --quick
+
+bench-truth: install  ## held-out error and interval coverage on every real study, chinchilla vs auto (~10 min)
+	$(PYTHON) benchmarks/bench_truth.py
+
+bench-cli: install  ## CPU time of `scalinglab --help` against typer alone
+	$(PYTHON) benchmarks/bench_cli.py
+
+bench-io: install  ## read_runs vs pandas, import vs DuckDB, on 1 M and 5 M generated rows
+	$(PYTHON) benchmarks/bench_io.py
+
+prior: install  ## re-measure the shipped prior of prediction errors (src/scalinglab/fitting/extrapolation_prior.json)
+	$(PYTHON) benchmarks/build_prior.py
 
 ladder-cpu: install-all  ## train the cpu-tiny ladder (about 4 minutes on 2 cores)
 	scalinglab ladder run --preset cpu-tiny --out out/cpu-tiny

@@ -80,6 +80,8 @@ def main() -> None:
                       f"half-width {np.median(row['half_width90']):6.2%}  {row['seconds']:5.1f} s",
                       flush=True)  # fmt: skip
     summarise(rows)
+    if set(METHODS) <= {r["method"] for r in rows}:
+        print("\n" + markdown(rows))
     out = ROOT / "out" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "truth.json").write_text(json.dumps(rows, indent=1))
@@ -116,6 +118,29 @@ def summarise(rows: list[dict]) -> None:
         + ", ".join(f"{s} {v:.2f}" for s, v in study_ratio.items())
         + f"; worst {study_ratio.max():.2f}"
     )
+
+
+def markdown(rows: list[dict]) -> str:
+    """The per-case table of docs/fitting.md."""
+    frame = pd.DataFrame([{"study": r["study"], "protocol": r["protocol"], "method": r["method"],
+                           "n": r["n"], "mare": np.mean(np.abs(r["rel_error"])),
+                           "cov90": np.mean(r["inside90"]), "hw": np.median(r["half_width90"])}
+                          for r in rows])  # fmt: skip
+    lines = [
+        "| study | held out | runs | chinchilla: error, 90% covered, half-width "
+        "| `--calibrate`: covered, half-width | `auto`: error, covered, half-width "
+        "| auto / chinchilla |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (study, protocol), group in frame.groupby(["study", "protocol"], sort=False):
+        m = group.set_index("method")
+        ch, ca, au = m.loc["chinchilla"], m.loc["chinchilla --calibrate"], m.loc["auto"]
+        lines.append(
+            f"| {study} | {protocol.replace('_', ' ')} | {int(ch.n)} "
+            f"| {ch.mare:.2%}, {ch.cov90:.0%}, ±{ch.hw:.1%} | {ca.cov90:.0%}, ±{ca.hw:.1%} "
+            f"| {au.mare:.2%}, {au.cov90:.0%}, ±{au.hw:.1%} | {au.mare / ch.mare:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def timing() -> str:

@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick    # a 10% sample of the reference grid, 20 synthetic truths
 
 Prints one section per target with the ratio against its reference, and writes
-``out/bench/results.json``.
+``out/bench/results.json``. Held-out accuracy and interval coverage on the real studies are
+in ``benchmarks/bench_truth.py`` (``make bench-truth``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import scalinglab as sl  # noqa: E402
 from epoch_reference import GRID, fit_epoch_style  # noqa: E402
-from scalinglab.fitting.backtest import backtest  # noqa: E402
 from scalinglab.fitting.data import build_problem  # noqa: E402
 from scalinglab.fitting.engine import best_fit, bootstrap_weights, refit_many  # noqa: E402
 from scalinglab.laws import get_law  # noqa: E402
@@ -284,77 +284,23 @@ def bench_synthetic(n_truths):
     }
 
 
-# -- backtests on every shared dataset ----------------------------------------------------------
-
-BACKTESTS = [
-    ("chinchilla_epoch.csv", {"where": EPOCH_WHERE}, "largest:2"),
-    ("isoflops_epochai_chinchilla.csv", {}, "largest:2"),
-    ("isoflops_ml_scalefit.csv", {}, "largest:2"),
-    ("overtrain_gadre.csv", {"y": "loss_c4_val", "family": "c4_original"}, "largest:1"),
-    ("overtrain_gadre.csv", {"y": "loss_c4_val", "family": "rpj"}, "largest:1"),
-    ("overtrain_gadre.csv", {"y": "loss_c4_val", "family": "rw_original"}, "largest:1"),
-]
-
-
-def bench_backtests():
-    section("backtests: chinchilla law, hold out the largest models")
-    print(
-        f"{'dataset':34s} {'subset':28s} {'holdout':10s} {'n':>3s} {'MARE':>7s} {'coverage':>9s}"
-        f" {'calibrated':>10s} {'half-width':>10s}"
-    )
-    out = []
-    for name, options, holdout in BACKTESTS:
-        path = SHARED / name
-        if not path.exists():
-            print(f"{name}: missing, skipped")
-            continue
-        bt = backtest(path, "chinchilla", holdout=holdout, bootstrap=200, **options)
-        # the same backtest with intervals calibrated on nested backtests of the training runs
-        cal = backtest(
-            path, "chinchilla", holdout=holdout, bootstrap=200, calibrate=True, **options
-        )
-        half_width = float(np.mean(np.log(cal.points["hi"] / cal.points["lo"]) / 2))
-        subset = ",".join(f"{k}={v}" for k, v in options.items() if k != "where") or "all"
-        print(
-            f"{name:34s} {subset:28s} {holdout:10s} {len(bt.points):3d} {bt.mare:7.2%} {bt.coverage:9.0%}"
-            f" {cal.coverage:10.0%} {half_width:10.2%}"
-        )
-        out.append(
-            {
-                "dataset": name,
-                "subset": subset,
-                "holdout": holdout,
-                "n": len(bt.points),
-                "mare": bt.mare,
-                "coverage": bt.coverage,
-                "calibrated_coverage": cal.coverage,
-                "calibrated_log_half_width": half_width,
-            }
-        )
-    return out
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--quick", action="store_true", help="10%% of the reference grid, 20 truths"
     )
-    parser.add_argument(
-        "--only", choices=["fit", "bootstrap", "synthetic", "backtests"], action="append"
-    )
+    parser.add_argument("--only", choices=["fit", "bootstrap", "synthetic"], action="append")
     args = parser.parse_args()
     if not (SHARED / "chinchilla_epoch.csv").exists():
         sys.exit(f"benchmarks need the shared data at {SHARED}")
     results = {}
-    todo = args.only or ["fit", "bootstrap", "synthetic", "backtests"]
+    todo = args.only or ["fit", "bootstrap", "synthetic"]
     if "fit" in todo:
         results["fit"] = bench_fit_speed(args.quick)
     if "bootstrap" in todo:
         results["bootstrap"] = bench_bootstrap()
     if "synthetic" in todo:
         results["synthetic"] = bench_synthetic(20 if args.quick else 100)
-    if "backtests" in todo:
-        results["backtests"] = bench_backtests()
     out = ROOT / "out" / "bench"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))

@@ -17,6 +17,8 @@ from .errors import InputError
 from .fitting.options import FitOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The demo lets the runs choose their law (cross-extrapolation, scalinglab.fitting.selection).
+DEMO_LAW = "auto"
 
 
 @dataclass
@@ -35,7 +37,7 @@ def find_demo_data() -> DemoData:
             ladder,
             "the project's own ladder of small GPTs trained on one H100 (data/ladder/): final "
             "validation loss of the main cosine grid, 6 sizes x 3 token budgets",
-            FitOptions(y="val_loss", family="gpu-ladder", calibrate=True),
+            FitOptions(y="val_loss", family="gpu-ladder"),
             "largest:1",
         )
     shared = Path(os.environ.get("SCALINGLAB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
@@ -45,7 +47,7 @@ def find_demo_data() -> DemoData:
             chinchilla,
             "Epoch AI's extraction of Chinchilla's 245 runs (../shared/data/), without the five "
             "highest-loss runs, as Epoch did; the bundled ladder data are not built yet",
-            FitOptions(where="value < 3.42", calibrate=True),
+            FitOptions(where="value < 3.42"),
             "largest:2",
         )
     raise InputError(
@@ -90,16 +92,17 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
         f"data: {data.description}: {len(runs)} rows from {data.path} "
         f"({imported.rows_added} new in the store {store.path})"
     )
-    fitted = fit(runs, "chinchilla", data.fit_options, progress=progress)
+    # The law is chosen by how well each candidate extrapolates inside the runs (law="auto").
+    fitted = fit(runs, DEMO_LAW, data.fit_options, progress=progress)
     fit_id = store.save_fit(
-        fitted.to_json(), data_hash=runs.data_hash(), law="chinchilla",
+        fitted.to_json(), data_hash=runs.data_hash(), law=fitted.law.name,
         options=_stored_options(data.fit_options),
     )  # fmt: skip
     result.outputs["fit"] = fitted.save(out_dir / "fit.json")
     result.lines.append(fitted.summary())
     result.lines.append(f"fit saved in the store as fit {fit_id}")
     bt = backtest(
-        runs, "chinchilla", data.fit_options, holdout=data.backtest_holdout, progress=progress
+        runs, DEMO_LAW, data.fit_options, holdout=data.backtest_holdout, progress=progress
     )
     (out_dir / "backtest.json").write_text(json.dumps(bt.to_json(), indent=1, default=float))
     result.outputs["backtest"] = out_dir / "backtest.json"
@@ -111,9 +114,10 @@ def run_demo(out_dir: Path, progress: Callable[[str, int, int], None] | None = N
     result.lines.append(
         f"prediction at 10x the largest run ({at}): {row['value']:.4f} "
         f"(90% interval of the law {row['lo']:.4f}..{row['hi']:.4f}; "
-        f"of a run, calibrated {row['pred_lo']:.4f}..{row['pred_hi']:.4f})"
+        f"of a run there {row['pred_lo']:.4f}..{row['pred_hi']:.4f}, {row['decades']:.1f} decades "
+        "past the data)"
     )
-    analysis = analyse(runs, "chinchilla", data.fit_options, fits=[fitted], backtests=[bt], at=[hi])
+    analysis = analyse(runs, DEMO_LAW, data.fit_options, fits=[fitted], backtests=[bt], at=[hi])
     report = render_report(analysis, title=f"scalinglab demo: {data.path.name}", progress=progress)
     result.outputs["report"] = report.write(out_dir / "report.html").resolve()
     plan = next((a for a in report.answers[0]["allocations"] if "error" not in a), None)

@@ -379,7 +379,7 @@ def _combine(members: list[_Scored], table: RunTable, options: FitOptions) -> Fi
         converged=all(s.fit.converged for s in members),
         y=base.y,
         data_range=dict(base.data_range),
-        warnings=[f"{s.candidate.label}: {w}" for s in members for w in s.fit.warnings],
+        warnings=_member_warnings(members),
         notes=list(base.notes),
         residuals=residuals,
         samples=joint,
@@ -392,6 +392,25 @@ def _combine(members: list[_Scored], table: RunTable, options: FitOptions) -> Fi
             else "a law combined did not converge",
         },  # fmt: skip
     )
+
+
+def _member_warnings(members: list[_Scored]) -> list[str]:
+    """The members' warnings, each naming its member; weakly identified parameters counted in
+    one line (a combination is judged by its predictions, which were checked at the probe)."""
+    kept, weak = [], 0
+    for s in members:
+        for w in s.fit.warnings:
+            if "is weakly identified" in w:
+                weak += 1
+            else:
+                kept.append(f"{s.candidate.label}: {w}")
+    if weak:
+        kept.append(
+            f"{weak} parameter(s) of the laws combined are weakly identified (their 95% "
+            "intervals span more than 3x): read the members' parameters with care; their "
+            "predictions at 10x the data are pinned within 10x"
+        )
+    return kept
 
 
 def _nested_of_combination(

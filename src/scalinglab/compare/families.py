@@ -32,6 +32,7 @@ from ..fitting.api import fit as fit_law
 from ..fitting.data import select
 from ..fitting.options import FitOptions
 from ..fitting.result import FitResult
+from ..fitting.selection import is_candidate_list
 from ..laws.base import Law
 from ..laws.overtrain import resolve as resolve_overtrain
 from ..laws.zoo import get_law
@@ -75,6 +76,12 @@ def fit_families(
     every family; family ``i`` of separate fits is bootstrapped with seed ``seed + i``.
     """
     opts = FitOptions.of(options, **option_values)
+    if is_candidate_list(law):
+        raise InputError(
+            f"{law!r} is a choice of laws; compare fits one law to every family, so that their "
+            "predictions compare: choose it first (e.g. with fit --law auto) and give its name",
+            option="law",
+        )
     if len(families) < 2:
         raise InputError("compare needs at least two families (`family`)")
     if len(set(families)) != len(families):

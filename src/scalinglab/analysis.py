@@ -92,8 +92,11 @@ class Analysis(Answer):
         lines = []
         for f, bt in zip(self.fits, self.backtests, strict=True):
             fam = f.options.family
-            lines.append(f"{f.law.name}{f' [{fam}]' if fam else ''}: "
-                         + ", ".join(f"{k}={v:.4g}" for k, v in f.params.items()))  # fmt: skip
+            combined = f.selection is not None and len(f.selection.members) > 1
+            shown = (
+                "" if combined else ": " + ", ".join(f"{k}={v:.4g}" for k, v in f.params.items())
+            )
+            lines.append(f"{f.law.name}{f' [{fam}]' if fam else ''}{shown}")
             if bt is not None:
                 lines.append(f"  backtest {bt.holdout}: {bt.verdict}")
         return lines

@@ -26,13 +26,49 @@ MIN_LOSS = 1e-30
 #: logs inf or NaN, which are refused anyway; 1e6 leaves room for any real learning curve).
 MAX_LOSS_RATIO = 1e6
 
+
+def _six_n_d(n, d, c):
+    out = np.multiply(n, 6.0)  # one new array, then in place: a fresh array costs page faults
+    out *= d
+    return out
+
+
+def _c_over_six(size):
+    def derive(n, d, c):
+        out = np.multiply(size(n, d), 6.0)
+        return np.divide(c, out, out=out)
+
+    return derive
+
+
 # 6ND is the standard training-FLOP estimate for dense transformers (Kaplan et al. 2020,
 # eq. 2.1): the missing one of params, tokens and flops is derived from the two others.
 _DERIVED = {
-    "flops": ("6*params*tokens", lambda n, d, c: 6.0 * n * d),
-    "tokens": ("flops/(6*params)", lambda n, d, c: c / (6.0 * n)),
-    "params": ("flops/(6*tokens)", lambda n, d, c: c / (6.0 * d)),
+    "flops": ("6*params*tokens", _six_n_d),
+    "tokens": ("flops/(6*params)", _c_over_six(lambda n, d: n)),
+    "params": ("flops/(6*tokens)", _c_over_six(lambda n, d: d)),
 }
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest value ignoring NaN (NaN when all are NaN), allocating nothing:
+    the usual column passes its checks without a mask of its bad cells being built."""
+    values = _one_if_broadcast(values)
+    if values.size == 0:
+        return np.nan, np.nan
+    return float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+
+
+def _one_if_broadcast(values: np.ndarray) -> np.ndarray:
+    """An absent column is one NaN broadcast to every row: its first cell says it all."""
+    return values[:1] if values.ndim == 1 and values.strides == (0,) else values
+
+
+def _isnan(values: np.ndarray) -> np.ndarray:
+    """np.isnan, keeping an absent column's mask broadcast (not a new array of n cells)."""
+    if values is _one_if_broadcast(values):
+        return np.isnan(values)
+    return np.broadcast_to(np.isnan(values[:1]), values.shape)
 
 
 def _first(mask: np.ndarray) -> int | None:
@@ -42,6 +78,11 @@ def _first(mask: np.ndarray) -> int | None:
 
 def check_finite(frame, values, col, file, rows, *, allow_nan: bool) -> None:
     """Refuse inf (and NaN unless ``allow_nan``: an empty cell)."""
+    low, high = _range(values)
+    if -np.inf < low and high < np.inf and (allow_nan or not np.isnan(values).any()):
+        return
+    if allow_nan and not (low == -np.inf or high == np.inf):
+        return  # NaN only: empty cells
     i = _first(np.isinf(values) if allow_nan else ~np.isfinite(values))
     if i is not None:
         raise InputError(
@@ -51,6 +92,8 @@ def check_finite(frame, values, col, file, rows, *, allow_nan: bool) -> None:
 
 def require(frame, values, col, file, rows) -> None:
     """A column every row must fill with a finite number (``value``)."""
+    if np.isfinite(np.add.reduce(values)):  # no NaN, no inf (a sum past 1e308 looks below)
+        return
     i = _first(np.isnan(values))
     if i is not None:
         cell = frame[col].iloc[i]
@@ -63,6 +106,8 @@ def check_sizes(frame, sizes: dict[str, np.ndarray], file, rows) -> None:
     """Every given size finite and positive; every row with at least one size."""
     for c in SIZES:
         check_finite(frame, sizes[c], c, file, rows, allow_nan=True)
+        if not _range(sizes[c])[0] <= 0:
+            continue
         i = _first(sizes[c] <= 0)
         if i is not None:
             raise InputError(
@@ -71,7 +116,7 @@ def check_sizes(frame, sizes: dict[str, np.ndarray], file, rows) -> None:
                 row=int(rows[i]),
                 column=c,
             )
-    i = _first(np.isnan(sizes["params"]) & np.isnan(sizes["tokens"]) & np.isnan(sizes["flops"]))
+    i = _first(_isnan(sizes["params"]) & _isnan(sizes["tokens"]) & _isnan(sizes["flops"]))
     if i is not None:
         col = next(c for c in SIZES if c in frame.columns)
         raise InputError(
@@ -89,7 +134,7 @@ def derive_sizes(sizes: dict[str, np.ndarray], file, rows, notes: list[str]) -> 
     that size alone can be fitted. A derived size must be a positive finite number:
     ``params = tokens = 1e200`` would give ``flops = inf``, which no fit can use.
     """
-    missing = {c: np.isnan(sizes[c]) for c in SIZES}
+    missing = {c: _isnan(sizes[c]) for c in SIZES}
     derivable = (missing["params"].view(np.int8) + missing["tokens"] + missing["flops"]) == 1
     n, d, c = sizes["params"], sizes["tokens"], sizes["flops"]
     for col, (formula, compute) in _DERIVED.items():
@@ -98,7 +143,9 @@ def derive_sizes(sizes: dict[str, np.ndarray], file, rows, notes: list[str]) -> 
             continue
         with np.errstate(over="ignore", under="ignore"):
             derived = compute(n, d, c) if where.all() else compute(n[where], d[where], c[where])
-        i = _first(~(np.isfinite(derived) & (derived > 0)))
+        low, high = _range(derived)
+        ok = 0 < low and high < np.inf and not np.isnan(derived).any()
+        i = None if ok else _first(~(np.isfinite(derived) & (derived > 0)))
         if i is not None:
             row = np.flatnonzero(where)[i]
             given = ", ".join(f"{s} {sizes[s][row]:g}" for s in SIZES if s != col)
@@ -119,6 +166,8 @@ def derive_sizes(sizes: dict[str, np.ndarray], file, rows, notes: list[str]) -> 
 def check_steps(frame, step: np.ndarray, file, rows) -> None:
     """Steps are finite and not negative (empty = a final value)."""
     check_finite(frame, step, "step", file, rows, allow_nan=True)
+    if not _range(step)[0] < 0:
+        return
     i = _first(step < 0)
     if i is not None:
         raise InputError(
@@ -148,7 +197,7 @@ def check_losses(frame, value: np.ndarray, metric: Text, file, rows) -> None:
         positive = v > 0
         if not positive.any():
             continue
-        low, high = v[positive].min(), v.max()
+        low, high = np.min(v, where=positive, initial=np.inf), v.max()
         if low >= MIN_LOSS and high <= low * MAX_LOSS_RATIO:
             continue  # every value, and so the median, lies within the limits of every other
         median = float(np.median(v[positive]))
@@ -219,10 +268,13 @@ def first_duplicate(columns: Sequence[pd.Series | Text]) -> int | None:
     codes (missing values equal each other), the codes one mixed-radix integer per row, and
     those are hashed.
     """
-    varying = [c for c in columns if not (isinstance(c, Text) and len(c.distinct) == 1)]
+    varying = [c for c in columns if not _constant(c)]
+    n = len(columns[0].codes if isinstance(columns[0], Text) else columns[0])
+    if not varying:  # every row has the same key
+        return 1 if n > 1 else None
     if _strictly_increasing([_sortable(c) for c in varying]):
         return None
-    key = np.zeros(len(columns[0].codes if isinstance(columns[0], Text) else columns[0]), np.int64)
+    key = np.zeros(n, np.int64)
     radix = 1
     for col in varying:
         if isinstance(col, Text):
@@ -239,6 +291,13 @@ def first_duplicate(columns: Sequence[pd.Series | Text]) -> int | None:
     return int(np.argmax(dup)) if dup.any() else None
 
 
+def _constant(col: pd.Series | Text) -> bool:
+    """One family, one metric, only final values: nothing in it tells rows apart."""
+    if isinstance(col, Text):
+        return len(col.distinct) == 1
+    return pd.api.types.is_float_dtype(col.dtype) and bool(np.isnan(_range(col.to_numpy())[1]))
+
+
 def _sortable(col: pd.Series | Text) -> np.ndarray:
     """Codes of a text column (in order of appearance); a step column with its final rows
     (NaN) after every step."""
@@ -252,7 +311,7 @@ def _sortable(col: pd.Series | Text) -> np.ndarray:
 
 def _strictly_increasing(columns: Sequence[np.ndarray]) -> bool:
     """Whether each row is greater than the one before, comparing column by column."""
-    n = len(columns[0]) if columns else 0
+    n = len(columns[0])
     if n < 2:
         return True
     greater, equal = np.zeros(n - 1, dtype=bool), np.ones(n - 1, dtype=bool)

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import functools
 import io
+import mmap
 import os
 import re
 import warnings
@@ -208,9 +209,7 @@ def _read_csv(path: Path, *, sep: str, typed: bool) -> RawTable:
             frame = pd.read_csv(fh, sep=sep, **_CSV_OPTIONS, **({} if typed else {"dtype": str}))
         if typed:
             frame = _reread_as_text(frame, fh, sep)
-        fh.seek(0)
-        n_lines = _count_lines(fh)
-    rows = _record_lines(path, sep, n_lines, len(frame))
+        rows = _record_lines(path, fh, sep, len(frame))
     blank = _blank_rows(frame)
     if blank.any():
         frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
@@ -284,19 +283,17 @@ def _blank_rows(frame: pd.DataFrame) -> np.ndarray:
     return blank if frame.shape[1] else np.zeros(len(frame), dtype=bool)
 
 
-def _count_lines(fh) -> int:
-    """Lines in a file: the newlines, plus a last line without one."""
-    count, last = 0, b"\n"
-    for chunk in iter(lambda: fh.read(1 << 22), b""):
-        count += chunk.count(b"\n")
-        last = chunk[-1:]
-    return count + (last != b"\n")
-
-
-def _record_lines(path: Path, sep: str, n_lines: int, n_rows: int) -> np.ndarray:
-    """The line each data record starts on: line i + 2 for row i, unless quoted cells span
-    several lines, in which case the records are counted again with the csv module."""
+def _record_lines(path: Path, fh, sep: str, n_rows: int) -> np.ndarray:
+    """The line each data record starts on: line i + 2 for row i (blank lines are rows too),
+    unless quoted cells span several lines, in which case the records are counted again with
+    the csv module. A file without a quote character has no such cell: one scan for it, in
+    place, and the lines need no counting."""
     plain = np.arange(2, n_rows + 2)
+    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data.find(b'"') < 0:
+            return plain
+        n_lines = sum(data[i : i + (1 << 22)].count(b"\n") for i in range(0, len(data), 1 << 22))
+        n_lines += data[-1:] != b"\n"  # a last line without its newline
     if n_lines == n_rows + 1:  # one line per record: nothing spans lines
         return plain
     text = read_text(path, name=path.name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,37 +122,49 @@ def to_canonical(
     if len(frame) == 0:
         raise InputError("no rows", file=file)
 
-    sizes = {c: _numbers(frame, c, file, rows) for c in SIZES}
-    check_sizes(frame, sizes, file, rows)
-    derive_sizes(sizes, file, rows, notes)
-    value = parse_column(frame["value"], column="value", file=file, rows=rows)
-    require(frame, value, "value", file, rows)
-    step = (
-        parse_column(frame["step"], column="step", file=file, rows=rows)
-        if "step" in frame
-        else np.full(len(frame), np.nan)
-    )
-    check_steps(frame, step, file, rows)
-
-    family = _text(frame, "family", raw.family, file, rows, notes)
-    metric = _text(frame, "metric", None, file, rows, notes)
-    check_losses(frame, value, metric, file, rows)
-    run_id = _run_ids(frame, family.values, sizes, notes)
-    columns = {"family": family.values, "run_id": run_id.values, **sizes}
-    columns |= {"step": step, "metric": metric.values, "value": value}
-    columns |= {col: _extra(frame[col]) for col in frame.columns if col not in CANONICAL}
+    # Text columns are cleaned and extra columns read on a second thread (pyarrow and numpy
+    # release the GIL) while the numbers are checked here; results are used, and errors
+    # raised, in the order of a single thread.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        texts = {c: pool.submit(clean_text, frame[c]) for c in _TEXT if c in frame.columns}
+        extras = {c: pool.submit(_extra, frame[c]) for c in frame.columns if c not in CANONICAL}
+        sizes = {c: _numbers(frame, c, file, rows) for c in SIZES}
+        check_sizes(frame, sizes, file, rows)
+        derive_sizes(sizes, file, rows, notes)
+        value = parse_column(frame["value"], column="value", file=file, rows=rows)
+        require(frame, value, "value", file, rows)
+        step = (
+            parse_column(frame["step"], column="step", file=file, rows=rows)
+            if "step" in frame
+            else _no_values(len(frame))
+        )
+        check_steps(frame, step, file, rows)
+        cleaned = {c: task.result() for c, task in texts.items()}
+        family = _text(cleaned.get("family"), "family", raw.family, len(frame), file, rows, notes)
+        metric = _text(cleaned.get("metric"), "metric", None, len(frame), file, rows, notes)
+        check_losses(frame, value, metric, file, rows)
+        run_id = _run_ids(cleaned.get("run_id"), family.values, sizes, notes)
+        columns = {"family": family.values, "run_id": run_id.values, **sizes}
+        columns |= {"step": step, "metric": metric.values, "value": value}
+        columns |= {c: task.result() for c, task in extras.items()}
     # One frame built at once: adding columns one by one fragments it (and pandas prints a
     # PerformanceWarning per 100 columns of a wide table); concat copies no column.
-    out = pd.concat({c: _column(v) for c, v in columns.items()}, axis=1)
+    out = pd.concat({c: _column(v, frame.get(c)) for c, v in columns.items()}, axis=1)
     codes = [family, run_id, out["step"], metric]
     check_unique(out, rows, [file], codes=codes)
     return out, rows, notes
 
 
-def _column(values: np.ndarray | pd.Series) -> pd.Series:
-    """A column of the canonical frame, without a copy unless it is a read-only view of the
-    input (the frame is the user's to edit: ``runs.df.loc[3, "value"] = -1``)."""
+def _column(values: np.ndarray | pd.Series, source: pd.Series | None) -> pd.Series:
+    """A column of the canonical frame, without a copy.
+
+    A read-only array is a view of a float64 column of the input (``source``): that column
+    itself is handed on, which pandas copies only if the user edits the frame
+    (``runs.df.loc[3, "value"] = -1``), instead of copying it now.
+    """
     if isinstance(values, np.ndarray) and not values.flags.writeable:
+        if source is not None and source.dtype == np.float64:
+            return source.reset_index(drop=True)
         values = values.copy()
     return pd.Series(values, copy=False)
 
@@ -234,21 +247,28 @@ def _to_long(frame, rows, y, file, notes):
     return long, long_rows
 
 
+def _no_values(n: int) -> np.ndarray:
+    """An absent column: NaN everywhere, without allocating it (read-only; copied if kept)."""
+    return np.broadcast_to(np.float64(np.nan), (n,))
+
+
 def _numbers(frame, col, file, rows) -> np.ndarray:
     if col not in frame.columns:
-        return np.full(len(frame), np.nan)
+        return _no_values(len(frame))
     return parse_column(frame[col], column=col, file=file, rows=rows)
 
 
-def _text(frame, col, default, file, rows, notes) -> Text:
-    """A text column; empty cells take ``default`` (an error when there is none)."""
-    n = len(frame)
-    if col not in frame.columns:
+_TEXT = ("family", "metric", "run_id")
+
+
+def _text(text: Text | None, col, default, n, file, rows, notes) -> Text:
+    """A text column cleaned (None: the column is absent); empty cells take ``default`` (an
+    error when there is none)."""
+    if text is None:
         if default is None:
             raise InputError(f"missing column {col!r}", file=file)
         notes.append(f"{col} set to {default!r} (the file name) for all {n} rows")
         return Text.of(pd.Series([default] * n, dtype="str"), np.zeros(n, dtype=bool))
-    text = clean_text(frame[col])
     if text.empty.any():
         if default is None:
             i = np.flatnonzero(text.empty)[0]
@@ -260,11 +280,11 @@ def _text(frame, col, default, file, rows, notes) -> Text:
     return text
 
 
-def _run_ids(frame, family: pd.Series, sizes, notes) -> Text:
-    """Given run ids, or stable ones built from family, params and tokens."""
-    n = len(frame)
-    if "run_id" in frame.columns:
-        ids = clean_text(frame["run_id"])
+def _run_ids(ids: Text | None, family: pd.Series, sizes, notes) -> Text:
+    """Given run ids (cleaned; None when there is no such column), or stable ones built from
+    family, params and tokens."""
+    n = len(family)
+    if ids is not None:
         if not ids.empty.any():
             return ids
         empty = ids.empty

@@ -27,26 +27,29 @@ MIN_LOSS = 1e-30
 MAX_LOSS_RATIO = 1e6
 
 
-def _six_n_d(n, d, c):
-    out = np.multiply(n, 6.0)  # one new array, then in place: a fresh array costs page faults
+# 6ND is the standard training-FLOP estimate for dense transformers (Kaplan et al. 2020,
+# eq. 2.1): the missing one of params, tokens and flops is derived from the two others. Each
+# makes one new array and works in it: a fresh array of millions costs page faults.
+def _flops(n, d, c):
+    out = np.multiply(n, 6.0)
     out *= d
     return out
 
 
-def _c_over_six(size):
-    def derive(n, d, c):
-        out = np.multiply(size(n, d), 6.0)
-        return np.divide(c, out, out=out)
-
-    return derive
+def _tokens(n, d, c):
+    out = np.multiply(n, 6.0)
+    return np.divide(c, out, out=out)
 
 
-# 6ND is the standard training-FLOP estimate for dense transformers (Kaplan et al. 2020,
-# eq. 2.1): the missing one of params, tokens and flops is derived from the two others.
+def _params(n, d, c):
+    out = np.multiply(d, 6.0)
+    return np.divide(c, out, out=out)
+
+
 _DERIVED = {
-    "flops": ("6*params*tokens", _six_n_d),
-    "tokens": ("flops/(6*params)", _c_over_six(lambda n, d: n)),
-    "params": ("flops/(6*tokens)", _c_over_six(lambda n, d: d)),
+    "flops": ("6*params*tokens", _flops),
+    "tokens": ("flops/(6*params)", _tokens),
+    "params": ("flops/(6*tokens)", _params),
 }
 
 
@@ -79,10 +82,8 @@ def _first(mask: np.ndarray) -> int | None:
 def check_finite(frame, values, col, file, rows, *, allow_nan: bool) -> None:
     """Refuse inf (and NaN unless ``allow_nan``: an empty cell)."""
     low, high = _range(values)
-    if -np.inf < low and high < np.inf and (allow_nan or not np.isnan(values).any()):
+    if not np.isinf([low, high]).any() and (allow_nan or not np.isnan(values).any()):
         return
-    if allow_nan and not (low == -np.inf or high == np.inf):
-        return  # NaN only: empty cells
     i = _first(np.isinf(values) if allow_nan else ~np.isfinite(values))
     if i is not None:
         raise InputError(

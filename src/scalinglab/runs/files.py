@@ -14,6 +14,8 @@ behaves the same everywhere:
 * **Bounded JSON.** Nesting deeper than ``max_depth`` (``[[[[...`` 100,000 deep would raise
   ``RecursionError``) and integers too large for a float (a 401-digit integer would raise
   ``OverflowError`` deep in pandas) are refused with the line.
+* **Whole writes.** What scalinglab writes for a user (a saved fit, a report) appears complete
+  or not at all (:func:`write_atomic`): a killed command never leaves half a file.
 
 Every failure is an :class:`~scalinglab.errors.InputError` naming the file (and the line when
 there is one); the CLI prints it as one line and exits with code 2. ``name`` is how the file is
@@ -35,6 +37,9 @@ API:
     A JSON document (a FIT file, a sweep) read and parsed with the limits above.
 ``parse_json(text, *, name, max_depth=MAX_JSON_DEPTH, line=None) -> Any``
     The same parser for text in hand; ``line`` is the line number to report (JSON lines).
+``write_atomic(path, data, *, name=None) -> Path``
+    Write a whole file (a saved fit, a report) so that readers see the old file or the new
+    one, never a half-written one: a temporary file beside it, then ``os.replace``.
 
 Example:
     >>> doc = load_json("fit.json", max_bytes=64 << 20)          # doctest: +SKIP
@@ -45,10 +50,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import stat
 import sys
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..errors import InputError
@@ -63,6 +71,7 @@ MAX_JSON_DEPTH = 64
 _MAX_FLOAT_INT = int(sys.float_info.max)
 
 PathLike = str | os.PathLike[str]
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -94,7 +103,7 @@ def open_regular_file(
     name = str(path) if name is None else name
     try:
         # O_NONBLOCK: opening a FIFO without a writer would otherwise wait forever.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _CLOEXEC)
     except FileNotFoundError:
         raise InputError("no such file or directory", file=name) from None
     except IsADirectoryError:  # some systems refuse to open a directory at all
@@ -248,3 +257,42 @@ def load_json(
     return parse_json(
         read_text(path, name=name, max_bytes=max_bytes), name=name, max_depth=max_depth
     )
+
+
+def write_atomic(path: PathLike, data: str | bytes, *, name: str | None = None) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` all at once, or not at all.
+
+    The data go to a new temporary file in the target's own directory (so that the rename
+    stays on one file system), flushed to disk, then renamed over the target with
+    ``os.replace``: an interrupted write (a full disk, a kill) leaves the previous file, never
+    part of a new one. A symlink is written through (its target is replaced, not the link); a
+    file that existed keeps its permission bits, a new one gets the umask's. Returns ``path``.
+
+    Raises:
+        InputError: the directory is missing or read-only, ``path`` is a directory, the disk
+            is full... (every ``OSError``, as one line naming the file).
+    """
+    name = str(path) if name is None else name
+    target = Path(os.path.realpath(path))
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        # 0o666 as open() uses: the kernel takes the umask off, as for any new file
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o666)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", file=name) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target.exists():
+            os.chmod(temporary, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temporary, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write: {exc.strerror or exc}", file=name) from None
+        raise
+    return Path(path)

@@ -20,10 +20,13 @@ import pandas as pd
 
 from ..answer import Answer
 from ..errors import InputError
+from ..jsonable import to_jsonable
 from ..laws.base import Law
+from ..runs.files import write_atomic
 from ..runs.sizes import parse_size
 from .extrapolation import SIZE_COLUMNS, ExtrapolationError, decades_beyond
 from .options import FitOptions
+from .saved import SCHEMA_VERSION, check_consistency, read_fit_document
 from .selected import Selection
 
 #: A prediction this many times beyond the data's largest value gets a warning.
@@ -114,8 +117,8 @@ class FitResult(Answer):
         if frame is None:
             lo = hi = [math.nan] * len(names)
         else:
-            lo = [float(np.nanquantile(frame[n], alpha / 2)) for n in names]
-            hi = [float(np.nanquantile(frame[n], 1 - alpha / 2)) for n in names]
+            lo = [float(_quantiles(frame[n], alpha / 2)) for n in names]
+            hi = [float(_quantiles(frame[n], 1 - alpha / 2)) for n in names]
         return pd.DataFrame({"lo": lo, "hi": hi}, index=pd.Index(names, name="parameter"))
 
     def parameter_table(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -141,42 +144,46 @@ class FitResult(Answer):
         that distance.
         ``at`` maps variables to numbers or arrays (human sizes like ``"70B"`` accepted).
         """
-        points = _points(at, self.law.variables)
+        points = prediction_points(at, self.law.variables)
         data = {v: points[v].to_numpy(dtype=float) for v in self.law.variables}
         out = points.copy()
-        out["value"] = self.law.evaluate(data, self.params).reshape(-1) * np.ones(len(points))
         q = ((1 - interval) / 2, 1 - (1 - interval) / 2)
         decades = self.decades_beyond(points)
-        if self.samples is not None and len(self.samples):
-            cols = {n: self.samples[:, i : i + 1] for i, n in enumerate(self.law.parameter_names)}
-            draws = np.broadcast_to(self.law.evaluate(data, cols), (len(self.samples), len(points)))
-            with np.errstate(all="ignore"):
-                log_draws = np.log(draws)
-            out["lo"], out["hi"] = np.exp(np.nanquantile(log_draws, q, axis=0))
-        else:  # no bootstrap: the prediction interval holds the run and law errors only
-            with np.errstate(all="ignore"):
-                log_draws = np.log(out["value"].to_numpy(dtype=float))[None, :]
-            out["lo"] = out["hi"] = np.nan
-        # A run's log error: the scatter of runs around the law, and the parameters' spread
-        # (the bootstrap draws); where the fit knows how its law errs past the data (measured
-        # on real studies and on nested extrapolations of these runs, which include both),
-        # at least that; and at least the disagreement of the laws a chosen fit combines
-        # (a lower bound of its error, not an addition: the nested errors include it).
+        # Far from its data a law may overflow or leave its domain, and so may its draws: the
+        # answer is then inf or NaN (the CLI refuses such a point), not a numpy warning.
         with np.errstate(all="ignore"):
-            spread = np.nanvar(log_draws, axis=0) if len(log_draws) > 1 else np.zeros(len(points))
-        total = spread + self.residuals.get("robust_sd", 0.0) ** 2
-        if self.extrapolation is not None:
-            total = np.maximum(total, self.extrapolation.variance(decades))
-        if self.selection is not None:  # how much the laws combined disagree, at least
-            total = np.maximum(total, self.selection.disagreement(data))
-        noise_var = np.maximum(total - spread, 0.0)
-        # Several noise draws per replicate: with one, the quantiles of a few hundred sums
-        # wander, and could even fall inside the law's own interval.
-        copies = max(1, min(math.ceil(PREDICTION_DRAWS / len(log_draws)),
-                            MAX_DRAW_CELLS // max(log_draws.size, 1)))  # fmt: skip
-        sums = np.repeat(log_draws, copies, axis=0)
-        sums += np.random.default_rng(seed).standard_normal(sums.shape) * np.sqrt(noise_var)
-        out["pred_lo"], out["pred_hi"] = np.exp(np.nanquantile(sums, q, axis=0))
+            out["value"] = self.law.evaluate(data, self.params).reshape(-1) * np.ones(len(points))
+            if self.samples is not None and len(self.samples):
+                cols = {n: self.samples[:, i : i + 1]
+                        for i, n in enumerate(self.law.parameter_names)}  # fmt: skip
+                draws = np.broadcast_to(
+                    self.law.evaluate(data, cols), (len(self.samples), len(points))
+                )
+                log_draws = np.log(draws)
+                out["lo"], out["hi"] = np.exp(_quantiles(log_draws, q))
+            else:  # no bootstrap: the prediction interval holds the run and law errors only
+                log_draws = np.log(out["value"].to_numpy(dtype=float))[None, :]
+                out["lo"] = out["hi"] = np.nan
+            # A run's log error: the scatter of runs around the law, and the parameters'
+            # spread (the bootstrap draws); where the fit knows how its law errs past the data
+            # (measured on real studies and on nested extrapolations of these runs, which
+            # include both), at least that; and at least the disagreement of the laws a
+            # chosen fit combines (a lower bound of its error, not an addition: the nested
+            # errors include it).
+            spread = _variance(log_draws) if len(log_draws) > 1 else np.zeros(len(points))
+            total = spread + self.residuals.get("robust_sd", 0.0) ** 2
+            if self.extrapolation is not None:
+                total = np.maximum(total, self.extrapolation.variance(decades))
+            if self.selection is not None:  # how much the laws combined disagree, at least
+                total = np.maximum(total, self.selection.disagreement(data))
+            noise_var = np.maximum(total - spread, 0.0)
+            # Several noise draws per replicate: with one, the quantiles of a few hundred sums
+            # wander, and could even fall inside the law's own interval.
+            copies = max(1, min(math.ceil(PREDICTION_DRAWS / len(log_draws)),
+                                MAX_DRAW_CELLS // max(log_draws.size, 1)))  # fmt: skip
+            sums = np.repeat(log_draws, copies, axis=0)
+            sums += np.random.default_rng(seed).standard_normal(sums.shape) * np.sqrt(noise_var)
+            out["pred_lo"], out["pred_hi"] = np.exp(_quantiles(sums, q))
         out["decades"] = decades
         out.attrs["warnings"] = self.extrapolation_warnings(points)
         return out
@@ -188,7 +195,8 @@ class FitResult(Answer):
         frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(
             {k: np.atleast_1d(v) for k, v in points.items()}
         )  # fmt: skip
-        return decades_beyond(frame, largest) * np.ones(len(frame))
+        with np.errstate(over="ignore"):  # 6ND of absurd sizes is inf: infinitely far
+            return decades_beyond(frame, largest) * np.ones(len(frame))
 
     def extrapolation_warnings(self, points: pd.DataFrame) -> list[str]:
         """Warnings for points far outside the range of the fitted data."""
@@ -199,12 +207,13 @@ class FitResult(Answer):
             bottom = float(np.min(points[var]))
             if hi > 0 and top > FAR_EXTRAPOLATION * hi:
                 found.append(
-                    f"extrapolating {top / hi:.0f}x beyond the largest {var} in the data ({hi:.3g}): "
-                    "treat the interval as optimistic"
+                    f"extrapolating {_times(top / hi)} beyond the largest {var} in the data "
+                    f"({hi:.3g}): treat the interval as optimistic"
                 )
             if lo > 0 and 0 < bottom < lo / FAR_EXTRAPOLATION:
                 found.append(
-                    f"extrapolating {lo / bottom:.0f}x below the smallest {var} in the data ({lo:.3g})"
+                    f"extrapolating {_times(lo / bottom)} below the smallest {var} in the data "
+                    f"({lo:.3g})"
                 )
         return found
 
@@ -284,6 +293,7 @@ class FitResult(Answer):
         """The DESIGN.md fit object, plus what is needed to reload it."""
         ci = self.conf_int()
         return {
+            "schema_version": SCHEMA_VERSION,
             "law": self.law.name,
             "formula": self.law.formula,
             "y": self.y,
@@ -316,43 +326,75 @@ class FitResult(Answer):
 
     @classmethod
     def from_json(cls, source: str | Path | Mapping[str, Any]) -> FitResult:
-        """Reload a fit saved with :meth:`to_json` (a dict, a JSON string or a file path)."""
-        doc, origin = _load_json(source)
+        """Reload a fit saved with :meth:`to_json` (a dict, a JSON string or a file path).
+
+        A file is read through scalinglab's guarded open and every document is checked
+        against the FIT file schema (:mod:`scalinglab.fitting.saved`) before it is used.
+
+        Raises:
+            InputError: not a regular file, not JSON, or not a scalinglab fit (one line
+                naming the file and the key at fault).
+        """
+        doc, origin = read_fit_document(source)
+        law = _saved_law(doc["law_spec"], "law_spec", origin)
+        check_consistency(doc, law, origin)
+        options = doc.get("options") or {}
         try:
-            law = Law.from_dict(doc["law_spec"])
-            samples = doc.get("bootstrap")
-            return cls(
-                law=law,
-                params={k: float(v) for k, v in doc["params"].items()},
-                objective=float(doc["loss"]),
-                n_points=int(doc["n_points"]),
-                n_runs=int(doc.get("n_runs", doc["n_points"])),
-                converged=bool(doc["converged"]),
-                y=doc.get("y", "value"),
-                data_range={
-                    k: (float(v[0]), float(v[1])) for k, v in doc.get("data_range", {}).items()
-                },
-                fixed=dict(doc.get("fixed", {})),
-                warnings=list(doc.get("warnings", [])),
-                notes=list(doc.get("notes", [])),
-                options=FitOptions.from_json(doc.get("options") or {}),
-                source=(doc.get("options") or {}).get("source"),
-                solver=dict(doc.get("solver") or {}),
-                residuals=dict(doc.get("residuals", {})),
-                samples=None if samples is None else np.asarray(samples, dtype=float),
-                timing=dict(doc.get("timing", {})),
-                extrapolation=_extrapolation(doc),
-                selection=None
-                if doc.get("selection") is None
-                else Selection.from_json(doc["selection"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"not a scalinglab fit: {exc}", file=origin) from None
+            fit_options = FitOptions.from_json(options)
+        except InputError as exc:
+            raise InputError(f"not a scalinglab fit: options: {exc}", file=origin) from None
+        samples = doc.get("bootstrap")
+        return cls(
+            law=law,
+            params={k: float(v) for k, v in doc["params"].items()},
+            objective=_float(doc["loss"]),
+            n_points=int(doc["n_points"]),
+            n_runs=int(doc.get("n_runs", doc["n_points"])),
+            converged=doc["converged"],
+            y=doc.get("y", "value"),
+            data_range={
+                k: (float(lo), float(hi)) for k, (lo, hi) in doc.get("data_range", {}).items()
+            },
+            fixed={k: float(v) for k, v in doc.get("fixed", {}).items()},
+            warnings=list(doc.get("warnings", [])),
+            notes=list(doc.get("notes", [])),
+            options=fit_options,
+            source=options.get("source"),
+            solver=dict(doc.get("solver") or {}),
+            residuals={k: _float(v) for k, v in doc.get("residuals", {}).items()},
+            samples=None if samples is None else np.array(samples, dtype=float),
+            timing={k: _float(v) for k, v in doc.get("timing", {}).items()},
+            extrapolation=_extrapolation(doc),
+            selection=_selection(doc.get("selection"), origin),
+        )
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(json.dumps(self.to_json(), indent=1))
-        return path
+        """Write the fit as a FIT file (strict JSON; atomically: the old file or the new one,
+        never half of it). Returns ``path``."""
+        return write_atomic(path, json.dumps(to_jsonable(self.to_json()), indent=1))
+
+
+def _saved_law(spec: Mapping[str, Any], key: str, origin: str | None) -> Law:
+    """The law of a saved fit, made through the same limits as a formula on the command line."""
+    try:
+        return Law.from_dict(spec)
+    except InputError as exc:
+        raise InputError(f"not a scalinglab fit: {key}: {exc}", file=origin) from None
+
+
+def _selection(doc: Mapping[str, Any] | None, origin: str | None) -> Selection | None:
+    if doc is None:
+        return None
+    for k, member in enumerate(doc.get("members", [])):
+        key = f"selection.members[{k}]"
+        law = _saved_law(member["law_spec"], f"{key}.law_spec", origin)
+        if sorted(member["params"]) != sorted(law.parameter_names):
+            raise InputError(
+                f"not a scalinglab fit: {key}.params: not the parameters of its law "
+                f"({', '.join(law.parameter_names)})",
+                file=origin,
+            )
+    return Selection.from_json(doc)
 
 
 def _extrapolation(doc: Mapping[str, Any]) -> ExtrapolationError | None:
@@ -360,28 +402,34 @@ def _extrapolation(doc: Mapping[str, Any]) -> ExtrapolationError | None:
     return None if saved is None else ExtrapolationError.from_json(saved)
 
 
+def _times(ratio: float) -> str:
+    """``250x``, ``1.2e+07x``; a ratio beyond the float range as such."""
+    if not math.isfinite(ratio):
+        return "more than 1e308x"
+    return f"{ratio:.0f}x" if ratio < 1e6 else f"{ratio:.3g}x"
+
+
+def _float(x: float | None) -> float:
+    """A number of a saved fit; null (a value that was not finite) is NaN."""
+    return math.nan if x is None else float(x)
+
+
 def _num(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _load_json(source: str | Path | Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
-    if isinstance(source, Mapping):
-        return dict(source), None
-    text = str(source)
-    if text.lstrip().startswith("{"):
-        return json.loads(text), None
-    path = Path(text)
-    if not path.exists():
-        raise InputError("no such fit file", file=text)
-    try:
-        return json.loads(path.read_text()), text
-    except json.JSONDecodeError as exc:
-        raise InputError(
-            f"not a scalinglab fit: not valid JSON ({exc.msg}, line {exc.lineno})", file=text
-        ) from None
+def prediction_points(
+    at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]
+) -> pd.DataFrame:
+    """The points to predict at, one column per variable, as finite numbers.
 
+    ``at`` maps variables to numbers, arrays or human sizes (``"70B"``); other keys are not
+    used. Sizes (params, tokens, flops) must be positive, as in a run table.
 
-def _points(at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]) -> pd.DataFrame:
+    Raises:
+        InputError: a variable missing, or a value that is not a number, not finite, or a
+            size that is not positive (named as ``at`` with the variable).
+    """
     frame = at.copy() if isinstance(at, pd.DataFrame) else pd.DataFrame(
         {k: np.atleast_1d(v) for k, v in at.items()}
     )  # fmt: skip
@@ -393,13 +441,40 @@ def _points(at: Mapping[str, Any] | pd.DataFrame, variables: tuple[str, ...]) ->
     return frame[list(variables)]
 
 
-def _size(x: Any, column: str) -> float:
+def _size(x: Any, variable: str) -> float:
+    if isinstance(x, bool | np.bool_):
+        raise InputError(f"{variable}={x!r}: not a number", option="at")
     if isinstance(x, int | float | np.number):
-        return float(x)
-    try:
-        return parse_size(str(x))
-    except ValueError as exc:
-        raise InputError(str(exc), column=column) from None
+        number = float(x)
+    else:
+        try:
+            number = parse_size(str(x))
+        except ValueError as exc:
+            raise InputError(f"{variable}: {exc}", option="at") from None
+    if not math.isfinite(number):
+        raise InputError(f"{variable}={x}: not a finite number", option="at")
+    if variable in SIZE_COLUMNS and number <= 0:
+        raise InputError(f"{variable}={x}: a size must be positive", option="at")
+    return number
+
+
+def _quantiles(values: Any, q: Any, axis: int = 0) -> np.ndarray:
+    """``np.nanquantile`` along ``axis``, NaN where a slice holds nothing but NaN (numpy would
+    print "All-NaN slice encountered" on the user's stderr for each)."""
+    values = np.asarray(values, dtype=float)
+    empty = np.isnan(values).all(axis=axis)
+    if np.any(empty):
+        values = np.where(np.expand_dims(empty, axis), 0.0, values)
+    with np.errstate(all="ignore"):  # inf - inf between two infinite draws
+        out = np.nanquantile(values, q, axis=axis)
+    return np.where(empty, np.nan, out)
+
+
+def _variance(values: np.ndarray) -> np.ndarray:
+    """``np.nanvar`` of each column, NaN for a column of NaN only (without numpy's warning)."""
+    empty = np.isnan(values).all(axis=0)
+    with np.errstate(all="ignore"):
+        return np.where(empty, np.nan, np.nanvar(np.where(empty, 0.0, values), axis=0))
 
 
 @dataclass

@@ -17,6 +17,7 @@ from __future__ import annotations
 import typer
 
 from . import fitting, ladder, planning, questions, report, store
+from .output import OneLineErrors
 
 app = typer.Typer(
     name="scalinglab",
@@ -24,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 for group in (fitting, planning, questions, store, report):
     app.add_typer(group.app)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ..errors import InputError
 from .options import (
     BootOpt,
     BoundOpt,
@@ -29,7 +31,7 @@ from .options import (
     load_runs,
     parse_points,
 )
-from .output import command, emit_json, print_frame, progress_bar, say, warn
+from .output import check_output, command, emit_json, print_frame, progress_bar, say, warn
 
 app = typer.Typer()
 
@@ -67,11 +69,16 @@ def fit(
     """Fit a scaling law to runs: robust, multi-start, with bootstrap intervals."""
     from ..fitting.api import fit as fit_law
     from ..fitting.data import select
+    from ..runs.store import Store
 
     options = fit_options(
         y=y, family=family, where=where, fix=fix, bound=bound, bootstrap=bootstrap,
         huber_delta=huber_delta, skip_fraction=skip_fraction, seed=seed, calibrate=calibrate,
     )  # fmt: skip
+    # Where the fit goes is checked before it is computed, not after.
+    check_output(output)
+    if store:
+        Store(store).check_writable("save the fit in the store")
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         if law.replace(" ", "") == "lr_annealing:auto":  # the annealing momentum by objective
@@ -85,8 +92,6 @@ def fit(
         result.save(output)
         doc["saved_to"] = str(output)
     if store:
-        from ..runs.store import Store
-
         provenance = {"y": y, "family": family, "where": where, "bootstrap": bootstrap, "fix": fix,
                       "bound": bound, "huber_delta": huber_delta, "skip_fraction": skip_fraction,
                       "seed": seed, "source": table.source, "calibrate": calibrate}  # fmt: skip
@@ -122,9 +127,18 @@ def predict(
     from ..fitting.result import FitResult
 
     result = FitResult.from_json(fit_file)
-    frames = [result.predict(p, interval=interval) for p in parse_points(at)]
+    points = parse_points(at, result.law.variables)
+    frames = [result.predict(p, interval=interval) for p in points]
     warnings = sorted({w for f in frames for w in f.attrs.get("warnings", [])})
     table = pd.concat(frames, ignore_index=True)
+    for given, row in zip(at, table.itertuples(), strict=True):
+        if not math.isfinite(row.value):
+            raise InputError(f"--at {given!r}: the law has no finite value there ({row.value})")
+        if not (math.isfinite(row.pred_lo) and math.isfinite(row.pred_hi)):
+            raise InputError(
+                f"--at {given!r}: the prediction interval there is unbounded "
+                f"({row.decades:.3g} decades past the data)"
+            )
     if as_json:
         emit_json({"law": result.law.name, "interval": interval,
                    "predictions": table.to_dict(orient="records"), "warnings": warnings})  # fmt: skip

@@ -8,6 +8,7 @@ same everywhere and read the same in ``--help``. The parsers raise
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -130,14 +131,34 @@ def parse_bounds(items: list[str] | None) -> dict[str, tuple[float, float]]:
     return out
 
 
-def parse_points(items: list[str]) -> list[dict[str, str]]:
-    """``["params=7e10,tokens=1.4e12"]`` -> one dict per ``--at``."""
+def parse_points(
+    items: list[str], variables: Sequence[str] | None = None
+) -> list[dict[str, float]]:
+    """``["params=7e10,tokens=1.4e12"]`` -> one dict of numbers per ``--at``.
+
+    Each value is a finite number (``70B`` accepted), a size (params, tokens, flops) a
+    positive one; a name given twice is an error. With ``variables`` (the law's) every point
+    names exactly those.
+
+    Example:
+        >>> parse_points(["params=70B,tokens=1.4T"], ("params", "tokens"))
+        [{'params': 70000000000.0, 'tokens': 1400000000000.0}]
+    """
+    from ..fitting.result import prediction_points
+
     points = []
     for item in items:
         point = parse_assignments([p for p in item.split(",") if p.strip()], "--at")
         if not point:
             raise InputError(f"--at {item!r}: expected name=value[,name=value...]")
-        points.append(point)
+        row = prediction_points(point, tuple(point)).iloc[0]
+        if variables is not None:
+            known = f"(the law's variables: {', '.join(variables)})"
+            if unknown := [n for n in point if n not in variables]:
+                raise InputError(f"--at {item!r}: {unknown[0]!r} is not a variable {known}")
+            if missing := [v for v in variables if v not in point]:
+                raise InputError(f"--at {item!r}: {missing[0]!r} is missing {known}")
+        points.append({name: float(value) for name, value in row.items()})
     return points
 
 

@@ -1,25 +1,40 @@
-"""Everything the CLI prints, in one place: JSON, tables, answers, warnings, errors, progress.
+"""Everything the CLI prints or writes, in one place: JSON, tables, answers, warnings, errors,
+progress, and the files of ``-o/--output``.
 
 The contract (DESIGN.md): with ``--json`` a command prints exactly one JSON object on stdout
 and nothing else there; bad input exits with code 2 and one line on stderr naming the file,
-row and column at fault; warnings go to stderr as ``warning: ...`` lines.
+row and column at fault (a bad option value too: click's usage errors are one line here);
+warnings go to stderr as ``warning: ...`` lines. An output file is checked before the command
+does any work (:func:`check_output`) and written whole or not at all (:func:`write_json`,
+``FitResult.save``, ``Report.write``).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from ..answer import interval_text
 from ..errors import InputError
+from ..runs.files import write_atomic
+
+try:  # typer >= 0.24 carries its own click, whose errors derive from TyperException
+    from typer import TyperException as ClickError
+except ImportError:  # older typer raises click's
+    from click import ClickException as ClickError
 
 #: Exit codes: success, a failure of the work itself (a ladder run failed), bad input.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -45,8 +60,83 @@ def command(fn: F) -> F:
 
 def fail(exc: InputError) -> None:
     """Print the error as one line on stderr and exit with code 2."""
-    err_console.print(f"error: {exc.for_cli()}", markup=False, highlight=False, soft_wrap=True)
+    _error_line(exc.for_cli())
     raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _error_line(text: str) -> None:
+    err_console.print(f"error: {text}", markup=False, highlight=False, soft_wrap=True)
+
+
+class OneLineErrors(TyperGroup):
+    """The command group, with click's usage errors (a value that is not an integer, one
+    outside an option's range, an unknown option, a missing argument) as one ``error:`` line
+    and exit code 2, like every other bad input; typer draws them as a usage box."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except ClickError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help
+                if exc.format_message().strip():  # typer's rich help is printed already
+                    exc.show()
+            else:
+                ctx = getattr(exc, "ctx", None)
+                see = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                _error_line(" ".join(exc.format_message().split()) + see)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _error_line("aborted")
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+# -- output files ----------------------------------------------------------------------------
+def check_output(path: Path | None, *, option: str = "output") -> None:
+    """Refuse now, before any work, an output path the command could not write at the end.
+
+    The path must not be a directory or another non-regular file (a pipe, a device), its
+    directory must exist and take a new file (tried, not read off permission bits, which do
+    not bind root and do not show a read-only mount), and an existing file must be writable.
+    """
+    if path is None:
+        return
+
+    def refuse(message: str) -> InputError:
+        return InputError(message, file=str(path), option=option)
+
+    target = Path(os.path.realpath(path))  # a symlink is written through
+    if target.is_dir():
+        raise refuse("names a directory, not a file")
+    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+        raise refuse("names something other than a regular file (a pipe, a device...)")
+    if not target.parent.is_dir():
+        raise refuse(f"cannot be written: its directory {str(path.parent)!r} does not exist")
+    try:
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as exc:
+        raise refuse(
+            f"cannot be written: its directory {str(path.parent)!r} is not writable "
+            f"({exc.strerror or exc})"
+        ) from None
+    if target.exists():
+        try:
+            with open(target, "r+b"):  # opened, not truncated
+                pass
+        except OSError as exc:
+            raise refuse(
+                f"cannot be written: the file is read-only ({exc.strerror or exc})"
+            ) from None
+
+
+def write_json(path: Path, doc: Any) -> None:
+    """Save ``doc`` at ``path`` as strict JSON (NaN and infinities as null), atomically."""
+    from ..jsonable import to_jsonable
+
+    write_atomic(path, json.dumps(to_jsonable(doc), indent=1))
 
 
 def emit_json(doc: Any) -> None:

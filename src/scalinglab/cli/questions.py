@@ -19,7 +19,7 @@ from .options import (
     family_option,
     read_files,
 )
-from .output import command, emit_json, print_frame, say, warn
+from .output import check_output, command, emit_json, print_frame, say, warn, write_json
 
 app = typer.Typer()
 
@@ -56,10 +56,9 @@ def lr_sweep(
     as_json: JsonOpt = False,
 ) -> None:
     """Optimal learning rate per model size (parabola in log-lr), LR sensitivity, trend with N."""
-    import json
-
     from ..planning.hyperparams import analyze_lr_sweep
 
+    check_output(output)
     sweep = analyze_lr_sweep(
         read_files(runs),
         y=y,
@@ -70,7 +69,7 @@ def lr_sweep(
     )
     doc = sweep.to_json()
     if output:
-        output.write_text(json.dumps(doc, indent=1))
+        write_json(output, doc)
     if as_json:
         emit_json(doc)
         return

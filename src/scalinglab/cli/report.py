@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ..errors import InputError
 from .options import (
     DEFAULT_STORE,
     BootOpt,
@@ -21,7 +22,7 @@ from .options import (
     load_runs,
     parse_points,
 )
-from .output import command, emit_json, progress_bar, say, warn
+from .output import check_output, command, emit_json, progress_bar, say, warn
 
 app = typer.Typer()
 
@@ -73,12 +74,14 @@ def report(
     options = fit_options(y=y, family=family, where=where, bootstrap=bootstrap, calibrate=calibrate)
     budgets = [size(c, "flops") for c in flops] if flops else None
     points = parse_points(at) if at else None
+    check_output(output)
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         analysis = analyse(
             table, law or ["chinchilla"], options, flops=budgets, at=points,
             holdout=None if holdout.lower() == "none" else holdout, progress=update,
         )  # fmt: skip
+        _check_points_named(at or [], points or [], analysis)
         built = render_report(
             analysis, title=title, image_format="svg" if svg else "png", progress=update
         )
@@ -91,6 +94,17 @@ def report(
     warn(analysis.warnings)
     say(f"report written to {path.resolve()} ({len(built.figures)} figures, "
         f"{built.timing['total_s']:.1f} s)")  # fmt: skip
+
+
+def _check_points_named(at: list[str], points: list[dict[str, float]], analysis: Any) -> None:
+    """Refuse an ``--at`` name that no fitted law has (the laws are known once fitted)."""
+    known = {v for fit in analysis.fits for v in fit.law.variables}
+    for given, point in zip(at, points, strict=True):
+        if unknown := sorted(set(point) - known):
+            raise InputError(
+                f"--at {given!r}: {unknown[0]!r} is not a variable of the laws fitted "
+                f"({', '.join(sorted(known))})"
+            )
 
 
 @app.command()

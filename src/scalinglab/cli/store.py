@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from .options import DEFAULT_STORE, FamilyOpt, JsonOpt, StoreOpt, WhereOpt, YOpt
-from .output import command, emit_json, print_rows, progress_bar, say
+from .output import check_output, command, emit_json, print_rows, progress_bar, say, write_json
 
 app = typer.Typer()
 
@@ -148,11 +148,12 @@ def list_fits(
     from ..fitting.result import FitResult
     from ..runs.store import Store
 
+    check_output(output)
     target = Store(store)
     if show is not None:
         doc = target.load_fit(show)
         if output:
-            output.write_text(json.dumps(doc, indent=1))
+            write_json(output, doc)
         if as_json:
             emit_json({"fit_id": show, **{k: v for k, v in doc.items() if k != "bootstrap"}})
             return

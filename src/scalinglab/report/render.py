@@ -27,6 +27,7 @@ from ..analysis import Analysis
 from ..errors import InputError
 from ..fitting.result import BacktestResult, FitResult
 from ..jsonable import to_jsonable
+from ..runs.files import write_atomic
 from . import figures, paths
 from . import sections as parts
 from .html import (
@@ -71,11 +72,11 @@ class Report:
         return self.analysis.warnings
 
     def write(self, path: str | Path) -> Path:
-        """Write the page; returns its path."""
+        """Write the page (atomically: the old page or the new one, never half of it);
+        returns its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.html, encoding="utf-8")
-        return path
+        return write_atomic(path, self.html)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready digest, for ``scalinglab report --json``."""

@@ -46,10 +46,50 @@ def observations_for(
     skip_fraction: float = 0.1,
     final_only: bool | None = None,
 ) -> pd.DataFrame:
-    """The rows a law is fitted to, after the law's own derived columns are added."""
+    """The rows a law is fitted to, after the law's own derived columns are added.
+
+    A run's checkpoints are thinned to at most :data:`MAX_CHECKPOINTS_PER_RUN`, and to at most
+    :data:`MAX_CHECKPOINTS` over all runs (evenly per run, at least 20 each), evenly in step
+    order and always keeping the last: a smooth training curve says little more at 10,000
+    checkpoints than at 100, and every checkpoint costs time and memory in each bootstrap
+    replicate.
+    """
     if law.prepare is not None:
         table = RunTable(law.prepare(table.df.copy()), table.source, table.notes)
-    return table.observations(y, skip_fraction=skip_fraction, final_only=final_only)
+    obs = table.observations(y, skip_fraction=skip_fraction, final_only=final_only)
+    if "step" not in obs or len(obs) <= MAX_CHECKPOINTS:
+        return thin_checkpoints(obs)
+    runs = max(1, obs["run_id"].nunique())
+    return thin_checkpoints(obs, max(20, min(MAX_CHECKPOINTS_PER_RUN, MAX_CHECKPOINTS // runs)))
+
+
+#: Most checkpoints of one run a fit uses, and of all runs together (see :func:`observations_for`).
+MAX_CHECKPOINTS_PER_RUN = 500
+MAX_CHECKPOINTS = 100_000
+
+
+def thin_checkpoints(obs: pd.DataFrame, most: int = MAX_CHECKPOINTS_PER_RUN) -> pd.DataFrame:
+    """At most ``most`` rows per run, every m-th counted back from its last step
+    (m = ceil(n/most)).
+
+    Example:
+        >>> obs = pd.DataFrame({"run_id": ["a"] * 10 + ["b"] * 3, "step": [*range(10), *range(3)]})
+        >>> thin_checkpoints(obs, most=4)["step"].tolist()
+        [0, 3, 6, 9, 0, 1, 2]
+    """
+    if "step" not in obs or len(obs) <= most:
+        return obs
+    runs = obs["run_id"].astype(str)
+    size = runs.map(runs.value_counts())
+    if (size <= most).all():
+        return obs
+    steps = obs["step"].astype(float).fillna(np.inf)  # a final value is the last checkpoint
+    rank = steps.groupby(runs, sort=False).rank(ascending=False, method="first")
+    from_last = (rank.to_numpy() - 1).astype(int)
+    every = np.ceil(size.to_numpy() / most).astype(int)
+    kept = obs[(from_last % every == 0) & (from_last < every * most)]
+    kept.attrs.update(obs.attrs)
+    return kept
 
 
 def build_problem(

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .engine import Problem, leave_one_group_out_weights, levenberg_marquardt, refit_many
+from .engine import Problem, levenberg_marquardt, refit_many
 
 #: A run whose log residual is this many robust SDs from the fit is an outlier.
 OUTLIER_SDS = 10.0
@@ -75,6 +75,49 @@ def identification_warnings(
     return found
 
 
+#: Up to this many runs, leaving each out is an exact refit; beyond, a one-step approximation.
+EXACT_INFLUENCE_RUNS = 300
+
+
+def leave_one_run_out_shifts(
+    problem: Problem, u_hat: np.ndarray, *, exact: bool | None = None
+) -> np.ndarray:
+    """How much each nonlinear parameter moves when each run is left out: (runs, k).
+
+    Exact refits (one per run, from the full-data optimum) for up to
+    :data:`EXACT_INFLUENCE_RUNS` runs; beyond, one Gauss-Newton step from the optimum with the
+    run's share of the gradient taken away (``H^-1 g_run``), the classic one-step approximation
+    of leave-one-out influence (Cook & Weisberg 1982), which costs one pass over the data
+    instead of a refit per run (tests/test_fit_influence.py checks it against exact refits).
+    """
+    k = problem.space.n_nonlinear
+    groups = problem.groups
+    exact = problem.n_groups <= EXACT_INFLUENCE_RUNS if exact is None else exact
+    if exact:
+        loo = refit_many(
+            problem, u_hat, lambda idx: (groups[None, :] != idx[:, None]).astype(float),
+            n=problem.n_groups,
+        )  # fmt: skip
+        return problem.natural(loo.u)[:, :k] - problem.natural(u_hat)[0, :k]
+    f, jac = problem.jacobian(u_hat)
+    r = problem.residuals(f)[0]
+    jac = jac[0]
+    bad = ~np.isfinite(r) | ~np.isfinite(jac).all(axis=-1)
+    r, jac = np.where(bad, 0.0, r), np.where(bad[:, None], 0.0, jac)
+    omega = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
+    wo = problem.observation_weights(np.ones_like(r)) * omega * problem.loss_factor(r)
+    hess = (jac * wo[:, None]).T @ jac
+    per_point = (wo * r)[:, None] * jac  # each observation's share of the gradient
+    per_run = np.zeros((problem.n_groups, jac.shape[1]))
+    np.add.at(per_run, groups, per_point)
+    step = np.linalg.lstsq(hess, per_run.T, rcond=None)[0].T  # H^-1 g_run, (runs, params)
+    u_new = u_hat[0] + step
+    out = np.empty((problem.n_groups, k))
+    for i, p in enumerate(problem.space.nonlinear):
+        out[:, i] = (np.exp(u_new[:, i]) - np.exp(u_hat[0, i])) if p.log_scale else step[:, i]
+    return out
+
+
 def influence_warnings(
     problem: Problem,
     u_hat: np.ndarray,
@@ -98,8 +141,7 @@ def influence_warnings(
     if not np.all(np.isfinite(cov)) or np.any(se <= 0):
         return found
     names = problem.space.names[:k]
-    loo = refit_many(problem, u_hat, leave_one_group_out_weights(problem.groups), max_iter=60)
-    shift = problem.natural(loo.u)[:, :k] - nat_hat[:k]
+    shift = leave_one_run_out_shifts(problem, u_hat)
     cook = np.einsum("gi,ij,gj->g", shift, np.linalg.pinv(cov), shift) / k
     flagged = np.flatnonzero(cook > COOK_THRESHOLD)
     if flagged.size:

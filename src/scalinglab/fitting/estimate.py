@@ -18,7 +18,13 @@ from ..laws.base import Law
 from ..runs import RunTable
 from . import diagnostics
 from .data import build_problem, observations_for, resolve_fix
-from .engine import best_fit, block_bootstrap_weights, bootstrap_weights, refit_many
+from .engine import (
+    REFIT_ITERATIONS,
+    best_fit,
+    block_bootstrap_weights,
+    bootstrap_weights,
+    refit_many,
+)
 from .options import FitOptions
 from .result import FitResult
 
@@ -76,7 +82,7 @@ def estimate(
         else:
             weights = bootstrap_weights(problem.groups, opts.bootstrap, rng)
         reps = refit_many(
-            problem, u_hat, weights,
+            problem, u_hat, weights, n=opts.bootstrap,
             progress=None if progress is None else (lambda d, t: progress("bootstrap", d, t)),
         )  # fmt: skip
         boot_natural = problem.natural(reps.u)
@@ -84,6 +90,12 @@ def estimate(
         failed = int((~np.isfinite(reps.objective)).sum())
         if failed:
             warnings.append(f"{failed} of {opts.bootstrap} bootstrap replicates failed to fit")
+        unconverged = int((~reps.converged).sum()) - failed
+        if unconverged:
+            warnings.append(
+                f"{unconverged} of {opts.bootstrap} bootstrap replicates did not converge "
+                f"within {REFIT_ITERATIONS} iterations; the intervals include them as they stopped"
+            )
         free_linear = [p.name for p in problem.space.linear]
         idx = [problem.space.names.index(n) for n in free_linear]
         warnings += diagnostics.identification_warnings(

@@ -79,10 +79,6 @@ def fit(
     check_output(output)
     if store:
         Store(store).check_writable("save the fit in the store")
-    if store:  # say now, not after the fit, that the fit could not be saved
-        from ..runs.store import Store
-
-        Store(store).check_writable("save the fit in the store")
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         if law.replace(" ", "") == "lr_annealing:auto":  # the annealing momentum by objective

@@ -207,6 +207,7 @@ def _read_csv(path: Path, *, sep: str, typed: bool) -> RawTable:
     with open_regular_file(path, name=path.name) as fh:
         with _csv_errors(path):
             frame = pd.read_csv(fh, sep=sep, **_CSV_OPTIONS, **({} if typed else {"dtype": str}))
+        _refuse_repeated_names(fh, sep, path)
         if typed:
             frame = _reread_as_text(frame, fh, sep)
         rows = _record_lines(path, fh, sep, len(frame))
@@ -214,6 +215,16 @@ def _read_csv(path: Path, *, sep: str, typed: bool) -> RawTable:
     if blank.any():
         frame, rows = frame[~blank].reset_index(drop=True), rows[~blank]
     return RawTable(frame, rows, path.name, path.stem)
+
+
+def _refuse_repeated_names(fh, sep: str, path: Path) -> None:
+    """A header naming a column twice: pandas would read the second as ``value.1``, silently."""
+    fh.seek(0)
+    names = pd.read_csv(fh, sep=sep, **_CSV_OPTIONS, header=None, nrows=1, dtype=str).iloc[0]
+    stripped = pd.Index([str(n).strip() for n in names])
+    twice = stripped[stripped.duplicated() & (stripped != "")]  # unnamed ones stay extras
+    if len(twice):
+        raise InputError(f"column {twice[0]!r} appears twice; keep one", file=path.name)
 
 
 def _reread_as_text(frame: pd.DataFrame, fh, sep: str) -> pd.DataFrame:

@@ -30,7 +30,8 @@ class RunConfig:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
-    seed: int = 0
+    seed: int = 0  # initialisation (and, unless data_seed is set, the order of batches)
+    data_seed: int | None = None  # the order of batches, apart from the initialisation
     eval_every: int = 100
     eval_tokens: int = 262_144  # the fixed held-out set evaluated every eval_every steps
     final_eval_tokens: int = 1_048_576  # the final evaluation's set (capped by the split)
@@ -42,6 +43,11 @@ class RunConfig:
     compile: str = "auto"  # "auto" (GPU runs of COMPILE_MIN_FLOPS or more), "yes", "no"
     dtype: str = "auto"  # "auto" (bf16 autocast on GPU), "bf16", "fp32"
     main_grid: bool = True  # False for schedule variants outside the size x budget grid
+    # Measurements of the model at fractions of training (ladder/evaluation.py), and whether to
+    # keep its weights there: they do not change what the run trains.
+    evaluate: tuple[str, ...] = ()  # "quant", "tasks", "probes"
+    evaluate_at: tuple[float, ...] = ()  # fractions of the run's steps; 1.0 = the final model
+    keep_weights: bool = False
     run_id: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -54,6 +60,8 @@ class RunConfig:
             )
         if not self.lr > 0 or self.batch_size < 1:
             raise InputError("lr must be positive and batch_size at least 1")
+        self.evaluate = tuple(self.evaluate)
+        self.evaluate_at = tuple(float(f) for f in self.evaluate_at)
         if not self.run_id:
             self.run_id = self.default_run_id()
 
@@ -65,6 +73,16 @@ class RunConfig:
     @property
     def tokens_trained(self) -> int:
         return self.steps * self.batch_size * self.shape.seq_len
+
+    @property
+    def batch_seed(self) -> int:
+        """The seed of the order of batches: ``data_seed`` when set, else ``seed``."""
+        return self.seed if self.data_seed is None else self.data_seed
+
+    @property
+    def evaluation_steps(self) -> list[int]:
+        """The steps at which :attr:`evaluate` runs (and weights are kept), in order."""
+        return sorted({min(self.steps, max(1, round(f * self.steps))) for f in self.evaluate_at})
 
     @property
     def params(self) -> int:
@@ -103,21 +121,28 @@ class RunConfig:
             "compile",
             "main_grid",
             "family",
+            "evaluate",
+            "evaluate_at",
+            "keep_weights",
         }
         d = {k: v for k, v in self.to_dict().items() if k not in skip}
+        if d.get("data_seed") is None:  # runs made before data_seed existed keep their ids
+            d.pop("data_seed", None)
         return hashlib.blake2b(json.dumps(d, sort_keys=True).encode(), digest_size=4).hexdigest()
 
     def default_run_id(self) -> str:
         s = self.shape
+        data = "" if self.data_seed is None else f"-data{self.data_seed}"
         return (
             f"{self.family}-d{s.d_model}L{s.n_layers}-{human(self.tokens_trained)}tok-"
-            f"{self.schedule}-s{self.seed}-{self.digest()}"
+            f"{self.schedule}-s{self.seed}{data}-{self.digest()}"
         )
 
     # ---- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = asdict(self)
         d["shape"] = self.shape.to_dict()
+        d["evaluate"], d["evaluate_at"] = list(self.evaluate), list(self.evaluate_at)
         return d
 
     @classmethod

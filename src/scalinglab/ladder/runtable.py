@@ -31,6 +31,7 @@ EXTRAS = [
     "schedule",
     "peak_lr",
     "seed",
+    "data_seed",
     "status",
     "corpus_fingerprint",
 ]
@@ -62,6 +63,11 @@ def run_rows(cfg: RunConfig, rows: list[Row], result: dict) -> pd.DataFrame:
         final.append(Row(None, "val_loss", result["final_val_loss"], total, last_lr))
         if result.get("final_train_loss") is not None:
             final.append(Row(None, "train_loss", result["final_train_loss"], total, last_lr))
+        # measurements of the final model (ladder/evaluation.py) are final values too
+        measured = per_step[~per_step["metric"].isin(["train_loss", "val_loss"])]
+        at_end = measured[measured["step"] == cfg.steps]
+        final += [Row(None, m, v, total, lr) for m, v, lr in
+                  zip(at_end["metric"], at_end["value"], at_end["lr"], strict=True)]  # fmt: skip
     df = pd.concat([per_step, pd.DataFrame(final, columns=Row._fields)], ignore_index=True)
     df["step"] = df["step"].astype("Int64")
     df["tokens"] = df["tokens"].astype("int64")
@@ -75,6 +81,7 @@ def run_rows(cfg: RunConfig, rows: list[Row], result: dict) -> pd.DataFrame:
     df["d_model"], df["n_layers"], df["n_heads"] = s.d_model, s.n_layers, s.n_heads
     df["seq_len"], df["batch_size"] = s.seq_len, cfg.batch_size
     df["schedule"], df["peak_lr"], df["seed"] = cfg.schedule, cfg.lr, cfg.seed
+    df["data_seed"] = cfg.batch_seed
     df["status"] = result["status"]
     df["corpus_fingerprint"] = result.get("corpus_fingerprint", "")
     return df[COLUMNS + EXTRAS]

@@ -32,6 +32,19 @@ Format (every key optional except ``name`` and the sizes; see docs/ladder.md)::
                                         # beta1, beta2, grad_clip, eval_every, eval_tokens,
                                         # log_every, ckpt_every, compile, dtype
 
+    [[replicates]]                      # more seeds of some grid points (same family)
+    sizes = [{d_model = 64, n_layers = 2}]  # sizes of the grid
+    tokens = [1e7]                      # or tokens_per_param = [...]; budgets of the grid
+    seeds = [1, 2, 3]                   # initialisation seeds of the extra runs
+    data_seed = "seed"                  # batch order: "seed" (follows each seed) or an integer
+                                        # (one order for every replicate: init noise alone)
+
+    [evaluate]                          # measurements of the model during training
+    metrics = ["probes", "quant", "tasks"]
+    at = [0.5, 1.0]                     # fractions of each run's steps
+    keep_weights = false                # save the weights there (weights/step<N>.pt)
+    runs = "all"                        # or "grid" (not the replicates and variants)
+
     [corpus]
     source = "python"                   # or a text file, a folder, a .npy / .bin token file
     val_fraction = 0.01
@@ -64,7 +77,10 @@ from .sizing import (
     total_params,
 )
 
-TOP_KEYS = {"name", "description", "model", "budget", "train", "corpus", "schedule_variants"}
+TOP_KEYS = {
+    "name", "description", "model", "budget", "train", "corpus", "schedule_variants",
+    "replicates", "evaluate",
+}  # fmt: skip
 MODEL_KEYS = {
     "seq_len",
     "positions",
@@ -101,6 +117,10 @@ TRAIN_KEYS = {
 CORPUS_KEYS = {"source", "val_fraction", "dtype"}
 VARIANT_BUDGET_KINDS = ("tokens_per_param", "tokens")
 VARIANT_KEYS = {"size", "schedules", *VARIANT_BUDGET_KINDS}
+REPLICATE_KEYS = {"sizes", "seeds", "data_seed", *VARIANT_BUDGET_KINDS}
+EVALUATE_KEYS = {"metrics", "at", "keep_weights", "runs"}
+#: Measurements a run can take of itself (ladder/evaluation.py).
+EVALUATOR_NAMES = ("probes", "quant", "tasks")
 SIZE_KEYS = {"d_model", "n_layers", "n_heads", "params"}
 LR_NAMES = {"d_model", "n_layers", "params", "params_total", "tokens", "batch_size", "seq_len"}
 
@@ -139,6 +159,26 @@ class ScheduleVariant:
 
 
 @dataclass(frozen=True)
+class Replicates:
+    """Extra seeds of some points of the grid: sizes x budgets x seeds."""
+
+    shapes: tuple[ModelShape, ...]
+    budget: Budget
+    seeds: tuple[int, ...]
+    data_seed: int | None  # None: the batch order follows each run's seed
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the runs measure of themselves (``[evaluate]``), and which runs do."""
+
+    metrics: tuple[str, ...] = ()
+    at: tuple[float, ...] = (1.0,)
+    keep_weights: bool = False
+    runs: str = "all"  # "all" or "grid"
+
+
+@dataclass(frozen=True)
 class LadderSpec:
     """A checked spec, every value typed: what :func:`expand_spec` turns into runs.
 
@@ -167,6 +207,9 @@ class LadderSpec:
     corpus_dtype: str | None
     # [[schedule_variants]]
     variants: tuple[ScheduleVariant, ...] = ()
+    # [[replicates]] and [evaluate]
+    replicates: tuple[Replicates, ...] = ()
+    evaluation: Evaluation = Evaluation()
     source: str = "<spec>"  # the file, for error messages
 
 
@@ -306,6 +349,41 @@ def _variant(table: dict, model: dict, file: str) -> ScheduleVariant:
     )
 
 
+def _replicates(table: dict, model: dict, file: str) -> Replicates:
+    _check_keys(table, REPLICATE_KEYS, "replicates", file)
+    sizes = table.get("sizes")
+    if not isinstance(sizes, list) or not sizes:
+        raise InputError("[[replicates]] needs sizes = [...]", file=file, column="sizes")
+    data_seed = table.get("data_seed", "seed")
+    if data_seed != "seed" and (not isinstance(data_seed, int) or isinstance(data_seed, bool)):
+        raise InputError('data_seed must be "seed" or an integer', file=file, column="data_seed")
+    return Replicates(
+        shapes=tuple(_shape(s, model, file) for s in sizes),
+        budget=_budget(table, VARIANT_BUDGET_KINDS, "replicates", file),
+        seeds=_seeds({"seeds": table.get("seeds", [])}, file) if table.get("seeds") else (),
+        data_seed=None if data_seed == "seed" else data_seed,
+    )
+
+
+def _evaluation(table: dict, file: str) -> Evaluation:
+    _check_keys(table, EVALUATE_KEYS, "evaluate", file)
+    metrics = table.get("metrics", [])
+    if not isinstance(metrics, list) or any(m not in EVALUATOR_NAMES for m in metrics):
+        raise InputError(
+            f"metrics must be a list of {', '.join(EVALUATOR_NAMES)}", file=file, column="metrics"
+        )
+    at = table.get("at", [1.0])
+    if not isinstance(at, list) or not all(
+        isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1 for f in at
+    ):
+        raise InputError("at must be fractions in (0, 1], e.g. [0.5, 1.0]", file=file, column="at")
+    runs = table.get("runs", "all")
+    if runs not in ("all", "grid"):
+        raise InputError('runs must be "all" or "grid"', file=file, column="runs")
+    return Evaluation(tuple(metrics), tuple(float(f) for f in at),
+                      bool(table.get("keep_weights", False)), runs)  # fmt: skip
+
+
 def validate_spec(doc: dict, *, source: str = "<spec>") -> LadderSpec:
     """Check a parsed spec (``tomllib.loads`` of the file) and type its values.
 
@@ -350,8 +428,17 @@ def validate_spec(doc: dict, *, source: str = "<spec>") -> LadderSpec:
         val_fraction=corpus.get("val_fraction", 0.01),
         corpus_dtype=corpus.get("dtype"),
         variants=tuple(_variant(v, model, source) for v in variants),
+        replicates=tuple(_replicates(r, model, source) for r in _tables(doc, "replicates", source)),
+        evaluation=_evaluation(doc.get("evaluate", {}), source),
         source=source,
     )
+
+
+def _tables(doc: dict, key: str, file: str) -> list[dict]:
+    tables = doc.get(key, [])
+    if not isinstance(tables, list):
+        raise InputError(f"{key} must be an array of tables [[{key}]]", file=file)
+    return tables
 
 
 # ---- expand: LadderSpec -> runs -------------------------------------------------------------
@@ -428,12 +515,23 @@ def expand_spec(spec: LadderSpec) -> list[RunConfig]:
     """
     batch_of: dict[ModelShape, int] = {}
     runs: list[RunConfig] = []
+    n_grid = 0
     if spec.budget:
         for shape in spec.shapes:
             budgets = spec.budget.tokens_for(shape)
             batch = batch_of.setdefault(shape, _batch_for(spec, shape, budgets))
             for tokens, seed, scale in product(budgets, spec.seeds, spec.lr_multipliers):
                 runs.append(_run(spec, shape, tokens, batch, spec.schedule, seed, lr_scale=scale))
+    n_grid = len(runs)
+    for rep in spec.replicates:
+        for shape in rep.shapes:
+            budgets = rep.budget.tokens_for(shape)
+            batch = batch_of.setdefault(shape, _batch_for(spec, shape, budgets))
+            for tokens, seed in product(budgets, rep.seeds):
+                run = _run(spec, shape, tokens, batch, spec.schedule, seed)
+                run.data_seed = rep.data_seed
+                run.run_id = run.default_run_id()
+                runs.append(run)
     for variant in spec.variants:
         budgets = variant.budget.tokens_for(variant.shape)
         batch = batch_of.setdefault(variant.shape, _batch_for(spec, variant.shape, budgets))
@@ -456,6 +554,13 @@ def expand_spec(spec: LadderSpec) -> list[RunConfig]:
             unique[key].main_grid = unique[key].main_grid or r.main_grid
         else:
             unique[key] = r
+    grid = {(r.shape, r.tokens) for r in runs[:n_grid]}
+    ev = spec.evaluation
+    for r in unique.values():
+        if ev.metrics or ev.keep_weights:
+            on_grid = r.main_grid and (r.shape, r.tokens) in grid and r.seed in spec.seeds
+            if ev.runs == "all" or on_grid:
+                r.evaluate, r.evaluate_at, r.keep_weights = ev.metrics, ev.at, ev.keep_weights
     return list(unique.values())
 
 

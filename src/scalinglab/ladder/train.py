@@ -92,7 +92,7 @@ class Batches:
         self.eval_index = torch.linspace(0, n_val - 1, n_eval, device=device).round().long()
         self.arange = torch.arange(t + 1, device=train.device)
         self.gen = torch.Generator(device=train.device)
-        self.seed = cfg.seed
+        self.seed = cfg.batch_seed
 
     def train_batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.gen.manual_seed(self.seed * 1_000_003 + step)
@@ -228,6 +228,35 @@ def load_checkpoint(path: Path, model, opt, device: torch.device) -> tuple[int, 
     return state["step"], [Row(*row) for row in state["rows"]], state["elapsed"]
 
 
+def _checkpoint(model, cfg: RunConfig, corpus: Corpus, dev, autocast, batches: Batches, step: int):
+    """What the run's evaluators see at ``step`` (ladder/evaluation.py)."""
+    from .evaluation import Checkpoint
+
+    calibration = torch.cat([batches.train_batch(-1 - i)[0] for i in range(4)])  # not a train step
+    return Checkpoint(
+        model=model, cfg=cfg, corpus=corpus, device=dev, autocast=autocast, step=step,
+        val_loss=lambda m: evaluate(m, batches, cfg.batch_size, autocast),
+        calibration=calibration,
+        validation=torch.cat([batches.val_x[:8], batches.val_y[:8, -1:]], dim=1),
+    )  # fmt: skip
+
+
+def _measure(
+    model, cfg: RunConfig, corpus: Corpus, dev, autocast, batches: Batches, step: int,
+    run_dir: Path, rows: list[Row], lr: float,
+) -> None:  # fmt: skip
+    """Run the config's evaluators at ``step`` (rows appended), keep the weights if asked."""
+    from .evaluation import evaluate_checkpoint, save_weights
+
+    if cfg.keep_weights:
+        save_weights(run_dir, model, cfg, step)
+    if cfg.evaluate:
+        tokens = step * cfg.batch_size * cfg.shape.seq_len
+        ckpt = _checkpoint(model, cfg, corpus, dev, autocast, batches, step)
+        for metric, value in evaluate_checkpoint(ckpt).items():
+            rows.append(Row(step, metric, float(value), tokens, lr))
+
+
 def train_run(
     cfg: RunConfig,
     run_dir: str | os.PathLike,
@@ -288,6 +317,7 @@ def train_run(
     t0 = time.perf_counter()
     status, reason = "done", ""
 
+    measure_at = set(cfg.evaluation_steps) if (cfg.evaluate or cfg.keep_weights) else set()
     model.train()
     for step in range(start + 1, steps + 1):
         lr = float(lr_by_step[step - 1])
@@ -326,6 +356,16 @@ def train_run(
             if is_ckpt and step < steps:
                 elapsed_s = elapsed + time.perf_counter() - t0
                 save_checkpoint(ckpt_file, model, opt, step, rows, elapsed_s)
+            clock.restart(step)
+        if step in measure_at:  # after the step's own bookkeeping; timed apart from training
+            problem = losses.read_back(rows)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            clock.lap(step)
+            if problem:
+                status, reason = "diverged", problem
+                break
+            _measure(model, cfg, corpus, dev, autocast, batches, step, run_dir, rows, lr)
             clock.restart(step)
         if after_step:
             after_step(cfg, step)

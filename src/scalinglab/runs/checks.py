@@ -93,7 +93,9 @@ def check_finite(frame, values, col, file, rows, *, allow_nan: bool) -> None:
 
 def require(frame, values, col, file, rows) -> None:
     """A column every row must fill with a finite number (``value``)."""
-    if np.isfinite(np.add.reduce(values)):  # no NaN, no inf (a sum past 1e308 looks below)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN: looked at below
+        total = np.add.reduce(values)
+    if np.isfinite(total):  # no NaN, no inf (a sum past 1e308 looks below)
         return
     i = _first(np.isnan(values))
     if i is not None:

@@ -19,6 +19,7 @@ from ..expr import Expression
 from .base import Law
 from .hyperparams import STEP_LAW, STEP_LAW_BATCH
 from .kaplan import KAPLAN_NS
+from .precision import QID
 from .pretraining import (
     DATA_CONSTRAINED,
     FARSEER,
@@ -112,7 +113,7 @@ FIXED_LAWS: dict[str, Law] = {
     law.name: law
     for law in (
         CHINCHILLA, KAPLAN_N, KAPLAN_D, KAPLAN_ND, KAPLAN_NS, FARSEER, DATA_CONSTRAINED,
-        PARSCALE, NMT_BIVARIATE, STEP_LAW, STEP_LAW_BATCH,
+        PARSCALE, NMT_BIVARIATE, STEP_LAW, STEP_LAW_BATCH, QID,
     )
 }  # fmt: skip
 LAW_TEMPLATES: dict[str, tuple[Callable[[str], Law], str]] = {

@@ -25,6 +25,7 @@ from .engine import (
     bootstrap_weights,
     refit_many,
 )
+from .noise import with_replicate_noise
 from .options import FitOptions
 from .result import FitResult
 
@@ -52,6 +53,11 @@ def estimate(
         law, obs, table.source, fix=resolve_fix(opts.fix, law), delta=opts.huber_delta,
         objective=opts.objective, weighting=opts.weighting,
     )  # fmt: skip
+    noise = None
+    if opts.weighting == "noise" or opts.replicates:  # replicate noise (fitting/noise.py)
+        problem, replicates, noise = with_replicate_noise(
+            problem, obs, table, opts.replicates, weighted=opts.weighting == "noise"
+        )
     run_ids = list(pd.unique(obs["run_id"].astype(str)))
 
     best, n_grid = best_fit(problem, n_starts=opts.n_starts, seed=opts.seed)
@@ -103,6 +109,11 @@ def estimate(
         )
         if opts.influence:
             warnings += diagnostics.influence_warnings(problem, u_hat, boot_natural, run_ids)
+    residuals = diagnostics.residual_summary(problem, u_hat)
+    if noise is not None:
+        warnings += replicates.transient_warnings(
+            residuals["robust_sd"], weighted=opts.weighting == "noise"
+        )
     params = {
         **problem.space.fixed,
         **dict(zip(problem.space.names, map(float, natural), strict=True)),
@@ -127,7 +138,8 @@ def estimate(
         warnings=warnings,
         notes=list(table.notes),
         options=opts,
-        residuals=diagnostics.residual_summary(problem, u_hat),
+        residuals=residuals,
+        noise=noise,
         samples=samples,
         timing={"fit_s": t_fit, "total_s": time.perf_counter() - t0},
         source=table.source,

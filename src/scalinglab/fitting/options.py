@@ -31,8 +31,9 @@ MAX_BOOTSTRAP = 100_000
 #: the data costing ``ASYMMETRY`` times more.
 OBJECTIVES = ("huber", "least_squares", "asymmetric")
 ASYMMETRY = 10.0
-#: Observation weights: none, or growing with compute (1/10 at the least, 1 at the most).
-WEIGHTINGS = ("none", "compute")
+#: Observation weights: none, growing with compute (1/10 at the least, 1 at the most), or the
+#: inverse of each point's replicate noise (``fitting/noise.py``).
+WEIGHTINGS = ("none", "compute", "noise")
 #: Options whose ``None`` means something (not "use the default").
 _NULLABLE = ("y", "family", "where", "final_only")
 
@@ -54,7 +55,10 @@ class FitOptions:
     costing 10x, a lower envelope, after kyo-takano's ``chinchilla`` toolkit), ``weighting``
     (``"none"``, or ``"compute"``: each run weighted from 1/10 for the least compute to 1 for
     the most, geometric in compute, so the fit leans on the runs nearest the extrapolation, as
-    Choshen et al.'s Hitchhiker's guide advises).
+    Choshen et al.'s Hitchhiker's guide advises; or ``"noise"``: each run weighted by the
+    inverse of its replicate noise plus the law's misfit, :mod:`scalinglab.fitting.noise`),
+    ``replicates`` (run tables holding replicates of the fitted runs, e.g. the same spec
+    trained again: their noise enters prediction intervals and flags transient points).
 
     Estimator: ``huber_delta`` (Huber's delta on log residuals, 1e-3 as Hoffmann et al.),
     ``n_starts`` (local searches from the best grid points), ``bootstrap`` (replicates of the
@@ -71,6 +75,7 @@ class FitOptions:
     huber_delta: float = 1e-3
     objective: str = "huber"
     weighting: str = "none"
+    replicates: tuple[str, ...] = ()
     skip_fraction: float = 0.1
     final_only: bool | None = None
     n_starts: int = 8
@@ -86,6 +91,8 @@ class FitOptions:
             family = family[0] if len(family) == 1 else (family or None)
         object.__setattr__(self, "family", family)
         object.__setattr__(self, "fix", dict(self.fix or {}))
+        replicates = (self.replicates,) if isinstance(self.replicates, str) else self.replicates
+        object.__setattr__(self, "replicates", tuple(str(r) for r in replicates or ()))
         object.__setattr__(
             self,
             "bounds",
@@ -160,6 +167,7 @@ class FitOptions:
         doc = dataclasses.asdict(self)
         doc["family"] = list(self.family) if isinstance(self.family, tuple) else self.family
         doc["bounds"] = {k: list(v) for k, v in self.bounds.items()}
+        doc["replicates"] = list(self.replicates)
         return doc
 
     @classmethod

@@ -25,6 +25,7 @@ from ..laws.base import Law
 from ..runs.files import write_atomic
 from ..runs.sizes import parse_size
 from .extrapolation import SIZE_COLUMNS, ExtrapolationError, decades_beyond
+from .noise import NoiseModel
 from .options import FitOptions
 from .saved import SCHEMA_VERSION, check_consistency, read_fit_document
 from .selected import Selection
@@ -73,6 +74,9 @@ class FitResult(Answer):
     #: How the search stopped: ``status`` and ``message`` (as scipy's OptimizeResult),
     #: ``iterations``, ``grid_points``.
     solver: dict[str, Any] = field(default_factory=dict)
+    #: The replicate noise of the runs against their compute, and the law's misfit beyond it
+    #: (fits with ``weighting="noise"`` or ``replicates``; :mod:`.noise`).
+    noise: NoiseModel | None = None
 
     #: Renderers registered from the layer above (``scalinglab.report`` registers ``"html"``,
     #: Jupyter's view, and ``"plot"``, the figure), so this layer knows nothing of HTML or
@@ -137,7 +141,8 @@ class FitResult(Answer):
 
         Columns: the law's variables, ``value``; ``lo``/``hi``: the bootstrap interval of the
         law itself; ``pred_lo``/``pred_hi``: a prediction interval for one run there, which
-        adds the scatter of single runs around the law (robust SD of the log residuals), the
+        adds the scatter of single runs around the law (robust SD of the log residuals; where
+        replicate noise is known, the law's misfit plus the noise at the point's compute), the
         error of the law itself growing with the distance past the data
         (:attr:`extrapolation`, in decades of params, tokens or compute) and, for a law chosen
         by cross-extrapolation, the disagreement between the laws it combines; ``decades``:
@@ -171,7 +176,11 @@ class FitResult(Answer):
             # chosen fit combines (a lower bound of its error, not an addition: the nested
             # errors include it).
             spread = _variance(log_draws) if len(log_draws) > 1 else np.zeros(len(points))
-            total = spread + self.residuals.get("robust_sd", 0.0) ** 2
+            scatter = self.residuals.get("robust_sd", 0.0) ** 2
+            if self.noise is not None:  # the noise of a run at its scale, where it is known
+                known = self.noise.run_variance(points)
+                scatter = scatter if known is None else known
+            total = spread + scatter
             if self.extrapolation is not None:
                 total = np.maximum(total, self.extrapolation.variance(decades))
             if self.selection is not None:  # how much the laws combined disagree, at least
@@ -285,6 +294,8 @@ class FitResult(Answer):
             lines += self.selection.summary_lines()
         if self.extrapolation is not None:
             lines.append(f"intervals  {self.extrapolation.describe()}")
+        if self.noise is not None:
+            lines.append(f"noise      {self.noise.describe()}")
         lines += [f"note       {n}" for n in self.notes]
         lines += [f"WARNING    {w}" for w in self.warnings]
         return "\n".join(lines)
@@ -320,6 +331,7 @@ class FitResult(Answer):
             "timing": dict(self.timing),
             "extrapolation": None if self.extrapolation is None else self.extrapolation.to_json(),
             "selection": None if self.selection is None else self.selection.to_json(),
+            "noise": None if self.noise is None else self.noise.to_json(),
             "law_spec": self.law.to_dict(),
             "bootstrap": None if self.samples is None else self.samples.tolist(),
         }
@@ -366,6 +378,7 @@ class FitResult(Answer):
             timing={k: _float(v) for k, v in doc.get("timing", {}).items()},
             extrapolation=_extrapolation(doc),
             selection=_selection(doc.get("selection"), origin),
+            noise=None if doc.get("noise") is None else NoiseModel.from_json(doc["noise"]),
         )
 
     def save(self, path: str | Path) -> Path:

@@ -10,6 +10,10 @@ same way). A family's quality at a budget C is the loss of its compute-optimal m
   compared with replicate i of the others; Nezhurina et al. 2025 compare full laws this way);
 * the **crossover**: the budget where two families' predicted losses meet, with an interval
   over the replicates, or "no crossover in range";
+* with **seed noise** when the fits know their replicate noise (``replicates`` or
+  ``weighting="noise"``, :mod:`scalinglab.fitting.noise`): P(win) of one run of each family
+  at C, the seeds the call needs and the budget where it would be made at ``confidence``
+  (:mod:`.noise`);
 * optionally everything in **accelerator-hours**, when each family's sustained FLOP/s per
   accelerator is given: at equal hours a slower recipe gets less compute (Stanic et al. 2023,
   the Languini Kitchen, compare GPT and LSTM this way).
@@ -40,6 +44,7 @@ from ..planning.allocation import FlopsModel, as_flops_model, optimal_path
 from ..planning.replicates import ParameterSets, interval, parameter_sets
 from ..runs import RunTable
 from .joint import indicator, joint_law
+from .noise import budget_for_confidence, check_confidence, seed_noise_decision
 
 #: Budgets searched for a crossover when no range is given: from the smallest run to this.
 DEFAULT_TOP = 1e28
@@ -217,6 +222,9 @@ class Comparison(Answer):
     flops_of: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     hours: Comparison | None = None  # the same comparison in accelerator-hours
+    #: With replicate noise: P(best) of the laws alone, each family's seed SD, the seeds and
+    #: the budget that make the call at ``confidence`` (``seed_noise_decision``).
+    noise: dict[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str:  # type: ignore[override]
@@ -254,6 +262,8 @@ class Comparison(Answer):
             "crossovers": [c.to_json() for c in self.crossovers],
             "warnings": list(self.warnings),
         }
+        if self.noise:
+            doc["seed_noise"] = dict(self.noise)
         if self.hours is not None:
             sub = self.hours.to_json()
             for key in ("law", "shared_exponents", "interval", "warnings"):
@@ -284,6 +294,7 @@ def _compare(
     model: FlopsModel,
     search_range: tuple[float, float] | None,
     level: float,
+    confidence: float = 0.95,
 ) -> Comparison:
     """Compare at ``scale`` (FLOPs when every rate is 1, accelerator-hours otherwise)."""
     fams = fits.families
@@ -328,10 +339,17 @@ def _compare(
             warnings.append(
                 f"{int((~ok).sum())} bootstrap replicates gave no loss at this budget; left out"
             )
+    noise: dict[str, Any] = {}
+    models = {f: fits.fits.get(f, fits.fits.get("joint")).noise for f in fams}
+    if scale is not None and any(m is not None for m in models.values()):
+        compute = {f: scale * rate[f] for f in fams}
+        p_best, noise = seed_noise_decision(at, models, compute, confidence=confidence)
+        budget, leader = budget_for_confidence(grid, curves, models, rate, scale, confidence)
+        noise.update({"budget_for_confidence": budget, "winner_there": leader})
     return Comparison(
         law=fits.law.name, families=fams, scale=scale, unit=unit, loss=loss, p_best=p_best,
         crossovers=crossings, shared_exponents=fits.shared_exponents, interval=level,
-        flops_of=flops_of, warnings=warnings,
+        flops_of=flops_of, warnings=warnings, noise=noise,
     )  # fmt: skip
 
 
@@ -344,6 +362,7 @@ def compare_families(
     flops_model: str | FlopsModel | None = None,
     search_range: tuple[float, float] | None = None,
     interval: float = 0.9,
+    confidence: float = 0.95,
 ) -> Comparison:
     """Winner at a budget and crossovers; in accelerator-hours too when ``throughput`` is given.
 
@@ -351,21 +370,25 @@ def compare_families(
     accelerator-hours H each family gets ``H*3600*throughput`` FLOPs. The result compares at
     ``flops`` (equal FLOPs) when given, with the accelerator-hours comparison (at ``hours``, and
     its crossovers) in :attr:`Comparison.hours`; with ``hours`` alone it is the main result.
+    When the fits know their replicate noise, P(win) includes each run's seed noise and
+    :attr:`Comparison.noise` says what a call at ``confidence`` needs.
     """
     model = as_flops_model(flops_model)
+    confidence = check_confidence(confidence)
     fams = fits.families
     ones = {f: 1.0 for f in fams}
     by_hours = None
     if throughput is not None:
         by_hours = _compare(
-            fits, hours, _rates(fams, throughput), "accelerator_hours", model, None, interval
-        )
+            fits, hours, _rates(fams, throughput), "accelerator_hours", model, None, interval,
+            confidence,
+        )  # fmt: skip
     if flops is None:
         if by_hours is None:
             raise InputError("compare needs `flops` (or `hours` with `throughput`)")
         by_hours.warnings = list(fits.warnings) + by_hours.warnings
         return by_hours
-    result = _compare(fits, flops, ones, "flops", model, search_range, interval)
+    result = _compare(fits, flops, ones, "flops", model, search_range, interval, confidence)
     result.warnings = list(fits.warnings) + result.warnings
     result.hours = by_hours
     return result
@@ -384,6 +407,7 @@ def compare(
     flops_model: str | FlopsModel | None = None,
     search_range: tuple[float, float] | None = None,
     interval: float = 0.9,
+    confidence: float = 0.95,
     progress: Any = None,
     **option_values: Any,
 ) -> Comparison:
@@ -404,7 +428,7 @@ def compare(
     )  # fmt: skip
     return compare_families(
         fitted, flops=flops, hours=hours, throughput=throughput, flops_model=flops_model,
-        search_range=search_range, interval=interval,
+        search_range=search_range, interval=interval, confidence=confidence,
     )  # fmt: skip
 
 

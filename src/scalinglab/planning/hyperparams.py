@@ -4,6 +4,8 @@
   gives, per size, the optimal learning rate (vertex of a parabola in log-LR), the loss there,
   the curvature and the LR sensitivity of Wortsman et al. 2023; then the trend of the optimal
   learning rate with N (and D when it varies independently).
+* :func:`lr_cliff` says which sizes and learning rates of a sweep sit near the divergence cliff
+  (Wortsman et al. 2023), with the logit probes of the ladder when the runs have them.
 * :func:`recommend_hyperparameters` answers "what lr and batch for this planned run": from a
   sweep's trend when there is one, else from Step Law (:mod:`scalinglab.laws.hyperparams`).
 """
@@ -221,6 +223,202 @@ def _trend(per_size: pd.DataFrame, warnings: list[str]) -> dict[str, float]:
         "params_max": float(per_size["params"].max()),
     }
     return out
+
+
+# -- the divergence cliff -------------------------------------------------------------------
+
+#: Metrics of the logit probes (``ladder``'s ``probes`` evaluator, Wortsman et al. 2023).
+LOGIT_METRICS = ("max_attn_logit", "max_output_logit")
+
+
+@dataclass
+class LRCliff(Answer):
+    """Which sizes and learning rates sit near the divergence cliff (Wortsman et al. 2023).
+
+    ``runs``: one row per run: ``params``, ``tokens``, ``lr``, ``lr_ratio`` (lr / the size's
+    optimum), ``value``, ``excess`` (value / the size's best - 1), ``state`` (``ok``, ``near
+    cliff``, ``past cliff``, ``diverged``), ``flags`` (loss spike, growing logits) and, when the
+    table has them, each logit metric's last value and its growth (last / first).
+    ``sizes``: per size: ``lr_opt``, ``lr_cliff`` (the least swept lr past the cliff; NaN when
+    the sweep never reaches it), ``headroom`` (lr_cliff / lr_opt). ``trend``: lr_cliff =
+    c * N^-alpha over the sizes with a cliff.
+    """
+
+    runs: pd.DataFrame
+    sizes: pd.DataFrame
+    trend: dict[str, float] = field(default_factory=dict)
+    tolerance: float = 0.05
+    warnings: list[str] = field(default_factory=list)
+
+    title = "LR sweep: the divergence cliff per model size"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per run (:attr:`runs`)."""
+        return self.runs.copy()
+
+    @property
+    def near(self) -> pd.DataFrame:
+        """Runs near or past the cliff, or diverged."""
+        return self.runs[self.runs["state"] != "ok"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tolerance": self.tolerance,
+            "sizes": self.sizes.to_dict(orient="records"),
+            "runs": self.runs.to_dict(orient="records"),
+            "trend": dict(self.trend),
+            "warnings": list(self.warnings),
+        }
+
+    def summary(self) -> str:
+        fmt = lambda v: f"{v:.4g}"  # noqa: E731
+        lines = [self.title, self.sizes.to_string(index=False, float_format=fmt),
+                 self.runs.to_string(index=False, float_format=fmt)]  # fmt: skip
+        if self.trend:
+            lines.append(f"cliff: lr = {self.trend['c']:.4g} * N^-{self.trend['alpha']:.3f} "
+                         f"({self.trend['n_sizes']} sizes)")  # fmt: skip
+        lines += [f"WARNING: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def lr_cliff(
+    runs: Any,
+    *,
+    y: str | None = None,
+    lr_column: str | None = None,
+    family: str | list[str] | None = None,
+    where: str | None = None,
+    tolerance: float = 0.05,
+    margin: float = 2.0,
+    growth: float = 10.0,
+) -> LRCliff:
+    """Which sizes and learning rates sit near the divergence cliff of an LR sweep.
+
+    Per size (params, tokens), the optimum ``lr_opt`` is the vertex of :func:`analyze_lr_sweep`;
+    a run above it is *past the cliff* when its final loss exceeds the size's best by more than
+    ``tolerance`` (or it diverged: a non-finite loss, a status other than ``done``), *near the
+    cliff* when it is not but lies within a factor ``margin`` below the least lr past it.
+    Wortsman et al. 2023 (*Small-scale proxies for large-scale Transformer training
+    instabilities*) find this cliff at small scale and see it move to lower learning rates with
+    size; the trend of ``lr_cliff`` with N says how fast here. A run is also flagged when its
+    loss curve rises more than ``tolerance`` above its running minimum (a spike), and, when the
+    table holds the logit probes (``max_attn_logit``, ``max_output_logit`` per step), when a
+    logit grows more than ``growth`` times over training or ends ``growth`` times above the
+    size's run at the best lr: attention-logit growth and output-logit divergence precede the
+    loss divergence.
+
+    Example:
+        >>> c = lr_cliff(["data/ladder/lr-sweep-50m/lr-x1.csv",              # doctest: +SKIP
+        ...               "data/ladder/lr-sweep-50m/runs.csv"], y="val_loss")
+        >>> c.sizes[["params", "lr_opt", "lr_cliff"]]                       # doctest: +SKIP
+    """
+    for name, value, low in (("tolerance", tolerance, 0.0), ("margin", margin, 1.0),
+                             ("growth", growth, 1.0)):  # fmt: skip
+        if not (isinstance(value, int | float) and math.isfinite(value) and value > low):
+            raise InputError(f"must be a number above {low:g}, got {value!r}", option=name)
+    sweep = analyze_lr_sweep(runs, y=y, lr_column=lr_column, family=family, where=where)
+    table = select(runs, family=family, where=where)
+    obs = table.observations(y, final_only=None)
+    col = sweep.lr_column
+    if "step" in obs.columns:
+        obs = obs.sort_values("step", na_position="last", kind="stable")
+    final = obs.groupby("run_id", sort=False).tail(1)
+    status = table.df.groupby("run_id")["status"].last() if "status" in table.df else None
+    logits = _logit_probes(table)
+    metric = table.df["metric"] == obs.attrs["metric"]
+    curves = _spikes(table.df[metric & table.df["step"].notna()], tolerance)
+    rows, sizes = [], []
+    for size in sweep.per_size.itertuples():
+        mine = final[(final["params"] == size.params) & (final["tokens"] == size.tokens)]
+        lr = pd.to_numeric(mine[col], errors="coerce").to_numpy(dtype=float)
+        value = mine["value"].to_numpy(dtype=float)
+        ids = mine["run_id"].astype(str).to_numpy()
+        failed = ~np.isfinite(value)
+        if status is not None:
+            failed |= status.reindex(ids).fillna("done").to_numpy() != "done"
+        best = float(np.nanmin(np.where(failed, np.nan, value)))
+        excess = value / best - 1
+        above = lr > size.lr_opt * (1 + 1e-9)
+        past = above & (failed | (excess > tolerance))
+        cliff = float(lr[past].min()) if past.any() else math.nan
+        near = above & ~past & (lr * margin >= cliff)
+        at_best = ids[np.nanargmin(np.where(failed, np.inf, value))]
+        for i in np.argsort(lr):
+            flags = [*curves.get(ids[i], []), *_logit_flags(logits, ids[i], at_best, growth)]
+            state = ("diverged" if failed[i] else "past cliff" if past[i]
+                     else "near cliff" if near[i] else "ok")  # fmt: skip
+            rows.append({
+                "params": size.params, "tokens": size.tokens, "lr": lr[i],
+                "lr_ratio": lr[i] / size.lr_opt, "value": value[i], "excess": excess[i],
+                "state": state, "flags": "; ".join(flags),
+                **{k: v for k, v in logits.get(ids[i], {}).items()}, "run_id": ids[i],
+            })  # fmt: skip
+        sizes.append({"params": size.params, "tokens": size.tokens, "lr_opt": size.lr_opt,
+                      "lr_cliff": cliff, "headroom": cliff / size.lr_opt,
+                      "lr_max": float(np.max(lr))})  # fmt: skip
+    per_size = pd.DataFrame(sizes)
+    warnings = list(sweep.warnings)
+    beyond = per_size[per_size["lr_cliff"].isna()]
+    if len(beyond):
+        warnings.append(
+            "no cliff within the sweep for params "
+            + ", ".join(f"{n:.4g}" for n in beyond["params"])
+            + f" (every lr above the optimum within {tolerance:.0%} of the best): extend it"
+        )
+    with_cliff = per_size.dropna(subset=["lr_cliff"])
+    trend = {}
+    if with_cliff["params"].nunique() >= 2:
+        slope, log_c = np.polyfit(np.log(with_cliff["params"]), np.log(with_cliff["lr_cliff"]), 1)
+        trend = {"c": float(math.exp(log_c)), "alpha": float(-slope),
+                 "n_sizes": int(len(with_cliff))}  # fmt: skip
+    return LRCliff(pd.DataFrame(rows), per_size, trend, tolerance, warnings)
+
+
+def _spikes(steps: pd.DataFrame, tolerance: float) -> dict[str, list[str]]:
+    """Runs whose loss curve (per-step rows) rises more than ``tolerance`` above its running
+    minimum."""
+    found: dict[str, list[str]] = {}
+    for run_id, curve in steps.sort_values("step", kind="stable").groupby("run_id", sort=False):
+        v = curve["value"].to_numpy(dtype=float)
+        rise = v / np.minimum.accumulate(np.where(np.isfinite(v), v, np.inf)) - 1
+        if np.any(rise > tolerance) or not np.all(np.isfinite(v)):
+            at = curve["step"].to_numpy()[
+                int(np.nanargmax(np.where(np.isfinite(rise), rise, np.inf)))
+            ]
+            found[str(run_id)] = [f"loss spike at step {at:g}"]
+    return found
+
+
+def _logit_probes(table: Any) -> dict[str, dict[str, float]]:
+    """Per run, each logit probe's last value and its growth (last / first logged)."""
+    out: dict[str, dict[str, float]] = {}
+    for metric in LOGIT_METRICS:
+        rows = table.df[table.df["metric"] == metric]
+        if rows.empty:
+            continue
+        rows = rows.assign(_order=rows["step"].astype(float).fillna(np.inf))
+        rows = rows.sort_values("_order", kind="stable")
+        for run_id, series in rows.groupby("run_id", sort=False):
+            v = np.abs(series["value"].to_numpy(dtype=float))
+            out.setdefault(str(run_id), {})[metric] = float(v[-1])
+            out[str(run_id)][f"{metric}_growth"] = float(v[-1] / v[0]) if v[0] > 0 else math.nan
+    return out
+
+
+def _logit_flags(
+    logits: dict[str, dict[str, float]], run_id: str, at_best: str, growth: float
+) -> list[str]:
+    mine, best = logits.get(run_id, {}), logits.get(at_best, {})
+    flags = []
+    for metric in LOGIT_METRICS:
+        if metric not in mine:
+            continue
+        what = "attention logits" if "attn" in metric else "output logits"
+        if mine[f"{metric}_growth"] > growth:
+            flags.append(f"{what} grew {mine[f'{metric}_growth']:.0f}x in training")
+        if best.get(metric, 0) > 0 and mine[metric] > growth * best[metric]:
+            flags.append(f"{what} {mine[metric] / best[metric]:.0f}x those at the best lr")
+    return flags
 
 
 def recommend_hyperparameters(

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .config import RunConfig
 from .corpus import Corpus
 from .model import GPT, _apply_rotary
@@ -89,10 +90,29 @@ def _quant(ckpt: Checkpoint) -> dict[str, float]:
 
 
 def _tasks(ckpt: Checkpoint) -> dict[str, float]:
-    from .tasks import build_tasks, task_metrics
+    from .tasks import task_metrics
 
-    tasks = build_tasks(ckpt.corpus, seed=0)
+    tasks = _tasks_for(ckpt.corpus, ckpt.cfg.shape.seq_len)
     return task_metrics(ckpt.model, tasks, device=ckpt.device, autocast=ckpt.autocast)
+
+
+_TASKS: dict[tuple[str, int], Any] = {}
+
+
+def _tasks_for(corpus: Corpus, seq_len: int) -> Any:
+    """The code tasks of a corpus for models reading ``seq_len`` bytes (built once): lines of
+    up to 60 bytes after 448 bytes of context on the ladder's 512; shorter on smaller models."""
+    from .tasks import build_tasks
+
+    key = (corpus.fingerprint, seq_len)
+    if key not in _TASKS:
+        max_line = min(60, seq_len // 4)
+        shape = {"seed": 0, "context": min(448, seq_len - max_line - 1), "max_line": max_line}
+        try:
+            _TASKS[key] = build_tasks(corpus, 200, **shape)
+        except InputError:  # a small corpus (tests): the problems it has, at least 10
+            _TASKS[key] = build_tasks(corpus, 10, **shape)
+    return _TASKS[key]
 
 
 EVALUATORS: dict[str, Evaluator] = {"probes": probes, "quant": _quant, "tasks": _tasks}

@@ -100,7 +100,7 @@ def test_group_size_that_does_not_divide_the_width_is_one_line_input_error():
 
 @pytest.mark.parametrize("bits", [0, 1, 9, 16, 4.0, True])
 def test_unsupported_bit_widths_are_input_errors(bits):
-    with pytest.raises(InputError, match="bits is not supported: use 2 to 8 bits"):
+    with pytest.raises(InputError, match="is not a supported bit width: use 2 to 8"):
         fake_quantize(torch.randn(4, 32), bits)
 
 

@@ -141,7 +141,7 @@ def test_bad_configs_are_refused_before_any_evaluation(trained):
 
     for configs, message in (
         (["w4g48_rtn"], "48 does not divide the layer width 64"),
-        (["w9_rtn"], "9 bits is not supported"),
+        (["w9_rtn"], "9 is not a supported bit width"),
         (["w4_rtn", "w4_rtn"], "named twice"),
         (["w4_awq"], "AWQ configs need calibration"),
     ):

@@ -68,7 +68,7 @@ def quantize_weights_(
     """
     config = as_config(config)
     if config.kind != "weight":
-        raise InputError(f"{config.name} is not a weight quantizer", option="config")
+        raise InputError(f"{config.name} is a KV-cache quantizer, not a weight quantizer")
     layers = quantizable_linears(model)
     check_fits(layers, config)
     if config.method == "awq" and stats is None:

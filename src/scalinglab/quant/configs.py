@@ -23,7 +23,9 @@ Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InputError
 
@@ -67,24 +69,26 @@ class QuantConfig:
     token_group: int = KV_TOKEN_GROUP  # kv: tokens per key group
 
 
-def check_bits(bits: int, option: str = "bits") -> int:
+def check_bits(bits: int, option: str | None = "bits") -> int:
     """``bits`` as an int in 2..8, or an :class:`InputError` naming ``option``."""
     if isinstance(bits, bool) or not isinstance(bits, int) or bits not in BITS:
         raise InputError(
-            f"{bits!r} bits is not supported: use {BITS.start} to {BITS.stop - 1} bits",
+            f"{bits!r} is not a supported bit width: use {BITS.start} to {BITS.stop - 1}",
             option=option,
         )
     return bits
 
 
 def check_group(
-    group_size: int | None, width: int | None = None, option: str = "group_size"
+    group_size: int | None, width: int | None = None, option: str | None = "group_size"
 ) -> None:
     """A group size is a positive integer that divides ``width`` (when given)."""
     if group_size is None:
         return
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
-        raise InputError(f"must be an integer of at least 2, got {group_size!r}", option=option)
+        raise InputError(
+            f"{group_size!r} is too small: a group holds at least 2 inputs", option=option
+        )
     if width is not None and width % group_size:
         raise InputError(
             f"{group_size} does not divide the layer width {width} (groups run along the "
@@ -96,20 +100,26 @@ def check_group(
 def parse_config(name: str) -> QuantConfig:
     """The :class:`QuantConfig` a name stands for (see the module docstring for the grammar)."""
     text = str(name).strip()
+
+    def refuse(what: str, check: Callable[[], Any]) -> Any:
+        try:
+            return check()
+        except InputError as exc:
+            raise InputError(f"quantizer {text!r}: {what}{exc.message}") from None
+
     if m := _WEIGHT.fullmatch(text):
-        bits = check_bits(int(m["bits"]))
+        bits = refuse("", lambda: check_bits(int(m["bits"]), option=None))
         group = int(m["group"]) if m["group"] else None
-        check_group(group)
+        refuse("group size ", lambda: check_group(group, option=None))
         return QuantConfig(text, "weight", bits, group, bool(m["sym"]), m["method"])
     if m := _KV.fullmatch(text):
-        bits = check_bits(int(m["bits"]))
+        bits = refuse("", lambda: check_bits(int(m["bits"]), option=None))
         tokens = int(m["tokens"]) if m["tokens"] else KV_TOKEN_GROUP
-        check_group(tokens, option="token_group")
+        refuse("token group ", lambda: check_group(tokens, option=None))
         return QuantConfig(text, "kv", bits, token_group=tokens)
     raise InputError(
         f"unknown quantizer {text!r}: expected w<bits>[g<group>][s]_rtn|awq (e.g. w4g128_awq, "
-        "w8_rtn) or kv<bits> (e.g. kv2)",
-        option="configs",
+        "w8_rtn) or kv<bits> (e.g. kv2)"
     )
 
 

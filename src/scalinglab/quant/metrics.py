@@ -81,9 +81,10 @@ def check_configs(model: nn.Module, configs: Iterable[str | QuantConfig]) -> lis
     layer's width, an attention with a fused ``qkv`` to hook for KV configs, no name twice."""
     chosen = [as_config(c) for c in configs]
     if not chosen:
-        raise InputError("no quantizer given", option="configs")
-    if len({c.name for c in chosen}) < len(chosen):
-        raise InputError("a quantizer is named twice", option="configs")
+        raise InputError("no quantizer given")
+    names = [c.name for c in chosen]
+    if twice := next((n for i, n in enumerate(names) if n in names[:i]), None):
+        raise InputError(f"quantizer {twice!r} is named twice")
     layers = quantizable_linears(model)
     for config in chosen:
         if config.kind == "weight":

@@ -1,4 +1,4 @@
-"""From loss to a downstream metric: Gadre et al.'s link and the two-stage prediction.
+"""From loss to a downstream metric: Gadre et al.'s link, its siblings, the two-stage prediction.
 
 Gadre et al. (2024, eq. 5) relate a model's validation loss L to its average top-1 error on
 downstream tasks by ``Err(L) = eps - k * exp(-gamma * L)``: error falls toward ``eps - k*exp(...)``
@@ -6,6 +6,25 @@ as loss falls, and saturates at ``eps`` (chance) for bad models. Chaining it aft
 predicts a planned model's downstream error from small runs: (N, D) -> loss -> error.
 Uncertainty is carried through both stages by pairing bootstrap replicates: replicate i of
 the loss law feeds replicate i of the link.
+
+Per task, :func:`link_candidates` offers the links that :mod:`scalinglab.downstream.predict`
+chooses among by cross-extrapolation, each written for a metric's *shortfall* (``1 - acc``,
+the error, ``-logprob``; :mod:`.metrics`):
+
+* ``exponential``: Gadre et al.'s form, ``eps - k*exp(-gamma*loss)``;
+* ``sigmoid``: a floor at chance and a fitted ceiling, ``(1 - chance) - h*sigmoid(s*(L0 -
+  loss)/w)``; accuracy rises from chance to ``chance + h`` around the loss L0 (``m`` times the
+  data's median loss) over a width ``w/s`` (w: a tenth of the data's loss range). Written on
+  the data's own scale so that the estimator's default grid and bounds (0 to 10) cover every
+  task, from a rise over the whole range (s = 0.1) to one over a hundredth of it;
+* ``power``: for continuous shortfalls (the negative log-probability of the correct answer),
+  ``A*loss^alpha``: Schaeffer et al. (2024) show that such continuous metrics, unlike accuracy
+  after its chain of transformations, follow the loss smoothly.
+
+Links are written in ``neg_loss`` (= -loss), so that "the largest values" of the link's
+variable, which the nested holdouts of :mod:`scalinglab.fitting.selection` hold out, are the
+best models: the ones a prediction reaches for. With ``via="flops"`` the same shapes are laws of
+compute (``c + a*flops^-b`` and a sigmoid in log compute).
 """
 
 from __future__ import annotations
@@ -36,6 +55,72 @@ ERROR_LINK = Law.from_formula(
     ),
     description="Average top-1 error as a function of validation loss.",
 )
+
+#: Links by name, in the order cross-extrapolation tries them (the first is used alone when
+#: the runs are too few to choose).
+LINKS = ("exponential", "sigmoid", "power")
+#: The variable of a link through loss (see the module docstring).
+NEG_LOSS = "neg_loss"
+
+
+def link_formula(
+    name: str,
+    *,
+    via: str = "loss",
+    chance: float | None = None,
+    centre: float = 1.0,
+    width: float = 1.0,
+) -> str:
+    """The formula of link ``name`` for a shortfall, through ``via`` (``loss`` or ``flops``).
+
+    ``chance`` is the metric's value at chance (the sigmoid's floor); ``centre`` and ``width``
+    the data's median and range of loss (or of log compute), which scale the sigmoid.
+
+    Example:
+        >>> link_formula("sigmoid", chance=0.25, centre=3.0, width=1.5)
+        '0.75 - h*sigmoid(s*(m*3 + neg_loss)/1.5)'
+        >>> link_formula("exponential", via="flops")
+        'c + a*flops**-b'
+    """
+    if name not in LINKS:
+        raise InputError(f"unknown link {name!r} (known: {', '.join(LINKS)})", option="link")
+    if via not in ("loss", "flops"):
+        raise InputError(f"must be loss or flops, got {via!r}", option="via")
+    if name == "sigmoid" and chance is None:
+        raise InputError("the sigmoid link needs the metric's chance level", option="chance")
+    top = f"{1.0 - chance:.6g}" if chance is not None else ""
+    c, w = f"{centre:.4g}", f"{width:.4g}"
+    if via == "flops":
+        return {
+            "exponential": "c + a*flops**-b",
+            "sigmoid": f"{top} - h*sigmoid(s*(log(flops) - m*{c})/{w})",
+            "power": "a*flops**-b",
+        }[name]
+    return {
+        "exponential": f"eps - k*exp(gamma*{NEG_LOSS})",
+        "sigmoid": f"{top} - h*sigmoid(s*(m*{c} + {NEG_LOSS})/{w})",
+        "power": f"A*(-{NEG_LOSS})**alpha",
+    }[name]
+
+
+def link_candidates(kind: str, requested: str | Sequence[str] = "auto") -> list[str]:
+    """The links to try for a metric of ``kind`` (:class:`~.metrics.Metric`'s): bounded
+    metrics take ``exponential`` and ``sigmoid``, log-probabilities ``power``."""
+    if requested == "auto":
+        return ["power"] if kind == "logprob" else ["exponential", "sigmoid"]
+    names = [requested] if isinstance(requested, str) else list(requested)
+    names = [n.strip() for name in names for n in name.split(",") if n.strip()]
+    for n in names:
+        if n not in LINKS:
+            raise InputError(f"unknown link {n!r} (known: auto, {', '.join(LINKS)})",
+                             option="link")  # fmt: skip
+    return names
+
+
+def readable(formula: str) -> str:
+    """A link's formula with ``neg_loss`` written as ``(-loss)``."""
+    return formula.replace(NEG_LOSS, "(-loss)")
+
 
 #: The 17 tasks of Gadre et al.'s headline downstream average (their ``SUBSET``, chosen as the
 #: tasks where 0.154B models trained with M=20 are above chance), from mlfoundations/scaling.

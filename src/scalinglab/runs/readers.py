@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..errors import InputError
-from . import tensorboard, wandb
+from . import lm_eval, tensorboard, wandb
 from .checks import check_unique
 from .files import (
     check_regular_file,
@@ -69,7 +69,8 @@ def read_runs(
             TensorBoard event file or directory, a DataFrame, or a list of these (concatenated).
         y: for a wide table (one column per metric) the metric column(s) to melt; for a long
             table the metric(s) to keep.
-        format: one of ``csv, tsv, parquet, jsonl, wandb, tensorboard``; guessed when None.
+        format: one of ``csv, tsv, parquet, jsonl, wandb, tensorboard``; guessed when None (a
+            ``.json`` file of lm-evaluation-harness results is told by its content).
         params, tokens, flops: a size given for every row (e.g. TensorBoard logs of one run).
 
     Raises:
@@ -136,6 +137,10 @@ def _read_one(source, *, y, format, overrides):
             # The typed read is a fast path; cells as text are the reference, and their
             # messages quote each cell exactly as written ('-5.0', not -5).
             df, rows, notes = _canonical_table(read(typed=False), kind, format, y, overrides)
+    elif kind == "jsonl" and not format and lm_eval.looks_like_lm_eval(path):
+        raw, eval_notes = lm_eval.read_raw(path, overrides)
+        df, rows, notes = to_canonical(raw, y=y, overrides=overrides)
+        notes = eval_notes + notes
     else:
         raw = _read_parquet(path) if kind == "parquet" else _read_jsonl(path)
         df, rows, notes = _canonical_table(raw, kind, format, y, overrides)

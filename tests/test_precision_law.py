@@ -100,11 +100,18 @@ def test_qid_runs_turns_one_quantizer_family_into_rows_with_a_bits_column():
     assert set(df["metric"]) == {"qid"}
     assert sorted(df["bits"].unique()) == [2.0, 3.0, 4.0]
     assert len(df) == 18 * 3 and df["run_id"].str.endswith((":w2", ":w3", ":w4")).all()
-    assert any("18 rows with QiD <= 0 dropped" in note for note in table.notes)
     assert "bits" in table.variables()
     fit = sl.fit(table, "qid", y="qid", bootstrap=0)
     for p, v in TRUTH.items():
         assert fit.params[p] == pytest.approx(v, rel=1e-3)
+
+
+def test_qid_runs_leaves_8_bits_out_unless_asked_and_drops_qid_at_or_below_zero():
+    # 8 bits is the control (QiD at the noise floor): kept only when asked, and its rows
+    # without a measurable degradation are dropped, counted in the notes.
+    table = qid_runs(ladder_table(), bits=(2, 3, 4, 8))
+    assert sorted(table.df["bits"].unique()) == [2.0, 3.0, 4.0]
+    assert any("18 rows with QiD <= 0 dropped" in note for note in table.notes)
 
 
 def test_qid_runs_names_the_qid_metrics_there_are_when_none_match():

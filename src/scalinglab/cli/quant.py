@@ -191,14 +191,20 @@ def qid_table(
     method: MethodOpt = "awq",
     group: GroupOpt = 32,
     symmetric: SymmetricOpt = False,
+    bits: Annotated[
+        list[int] | None, typer.Option("--bits", help="Bit widths to keep (default 2, 3, 4).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """One quantizer's QiD metrics as rows of metric qid with a column bits (for --law qid)."""
-    from ..quant.table import qid_runs
+    from ..quant.table import FIT_BITS, qid_runs
     from ..runs.files import write_atomic
 
     check_output(output)
-    table = qid_runs(read_files(runs), method=method, group_size=group or None, symmetric=symmetric)
+    table = qid_runs(
+        read_files(runs), method=method, group_size=group or None, symmetric=symmetric,
+        bits=bits or FIT_BITS,
+    )  # fmt: skip
     write_atomic(output, table.df.to_csv(index=False))
     doc = {
         "output": str(output),

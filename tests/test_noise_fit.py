@@ -150,6 +150,8 @@ def test_options_keep_replicates_through_json(rerun):
     assert sl.FitOptions.from_json(opts.to_json()) == opts
     with pytest.raises(InputError, match="weighting"):
         sl.FitOptions(weighting="noisy")
+    with pytest.raises(InputError, match="replicates must be paths"):
+        sl.FitOptions(replicates=[pd.DataFrame()])
 
 
 def test_a_saved_noise_model_is_checked():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,9 @@ class FitOptions:
         object.__setattr__(self, "family", family)
         object.__setattr__(self, "fix", dict(self.fix or {}))
         replicates = (self.replicates,) if isinstance(self.replicates, str) else self.replicates
-        object.__setattr__(self, "replicates", tuple(str(r) for r in replicates or ()))
+        if not all(isinstance(r, str | os.PathLike) for r in replicates or ()):
+            raise InputError("must be paths of run tables", option="replicates")
+        object.__setattr__(self, "replicates", tuple(os.fspath(r) for r in replicates or ()))
         object.__setattr__(
             self,
             "bounds",

@@ -41,7 +41,11 @@ def test_metric_names_say_kind_task_and_range():
         "accuracy", "error", "exact", "probability", "logprob", "pass@k"]  # fmt: skip
     m = parse_metric("acc_hellaswag")
     assert (m.task, m.chance(), m.items(), m.shortfall_name) == (
-        "hellaswag", 0.25, 10042, "1-acc_hellaswag")
+        "hellaswag",
+        0.25,
+        10042,
+        "1-acc_hellaswag",
+    )
     assert parse_metric("err_copa").chance() == 0.5 and parse_metric("logprob_x").chance() is None
     with pytest.raises(InputError) as info:
         parse_metric("val_loss")
@@ -49,7 +53,8 @@ def test_metric_names_say_kind_task_and_range():
     with pytest.raises(InputError) as info:
         m.check([0.3, 1.2], where=["run 'a'", "run 'b'"])
     assert str(info.value) == (
-        "metric 'acc_hellaswag' is an accuracy and must lie in [0, 1]; got 1.2 (run 'b')")
+        "metric 'acc_hellaswag' is an accuracy and must lie in [0, 1]; got 1.2 (run 'b')"
+    )
 
 
 def test_chance_above_the_ceiling_is_refused_in_one_line():
@@ -57,7 +62,8 @@ def test_chance_above_the_ceiling_is_refused_in_one_line():
         check_chance(0.5, 0.4)
     assert str(info.value) == (
         "chance 0.5 is not below the ceiling 0.4: a task whose best score is at or below "
-        "chance cannot be fitted")
+        "chance cannot be fitted"
+    )
     assert chance_margin(parse_metric("acc_mmlu")) == pytest.approx(2 * np.sqrt(0.1875 / 14042))
 
 
@@ -160,7 +166,11 @@ def test_lm_eval_results_are_read_into_the_run_table(tmp_path):
                                 "exact_gsm8k_strict_match", "word_perplexity_wikitext"]  # fmt: skip
     row = df.loc["acc_arc_easy"]
     assert (row["family"], row["run_id"], row["params"], row["value"]) == (
-        "EleutherAI/pythia", "EleutherAI/pythia-160m", 162322944.0, 0.44)
+        "EleutherAI/pythia",
+        "EleutherAI/pythia-160m",
+        162322944.0,
+        0.44,
+    )
     assert (row["stderr"], row["n_samples"], row["n_shot"]) == (0.0099, 2376.0, 0.0)
     assert np.isnan(df.loc["bits_per_byte_wikitext", "stderr"])  # "N/A" is no number
     assert df.loc["acc_arc_easy", "flops"] == pytest.approx(6 * 162322944 * 3e11)
@@ -173,7 +183,8 @@ def test_lm_eval_results_without_a_size_name_what_to_give(tmp_path):
         sl.read_runs(path)
     assert str(info.value) == (
         "results.json: the lm-evaluation-harness results record no model_num_parameters: give "
-        "the model's size (read_runs(..., params=...), or --params)")
+        "the model's size (read_runs(..., params=...), or --params)"
+    )
     assert sl.read_runs(path, params=1e9).df["run_id"].iloc[0] == "org/model-1b"
 
 

@@ -38,7 +38,10 @@ class Oracle:
 
     def __init__(self, split: bytes, tasks, margin: float = 60.0) -> None:
         self.split = np.frombuffer(split, dtype=np.uint8)
-        self.start = {bytes(p): int(o) - tasks.context for p, o in zip(tasks.prefixes, tasks.offsets)}
+        self.start = {
+            bytes(p): int(o) - tasks.context
+            for p, o in zip(tasks.prefixes, tasks.offsets, strict=True)
+        }
         self.context = tasks.context
         self.margin = margin
 
@@ -68,7 +71,7 @@ def test_problems_are_the_lines_of_the_split_and_their_context():
     split = tagged_split()
     tasks = build_tasks(split, 12, seed=3, context=50)
     data = np.frombuffer(split, dtype=np.uint8)
-    for prefix, target, offset in zip(tasks.prefixes, tasks.targets, tasks.offsets):
+    for prefix, target, offset in zip(tasks.prefixes, tasks.targets, tasks.offsets, strict=True):
         assert bytes(data[offset - 50 : offset]) == bytes(prefix) and prefix[-1] == ord("\n")
         assert bytes(data[offset : offset + len(target) + 1]) == target + b"\n"
     assert len(set(tasks.files)) == 6  # one problem per file before a second from any
@@ -76,7 +79,7 @@ def test_problems_are_the_lines_of_the_split_and_their_context():
 
 def test_each_choice_set_has_exactly_one_true_line_and_distractors_from_other_files():
     tasks = build_tasks(tagged_split(), 12, seed=3, context=50)
-    for target, choices, answer in zip(tasks.targets, tasks.choices, tasks.answers):
+    for target, choices, answer in zip(tasks.targets, tasks.choices, tasks.answers, strict=True):
         assert len(choices) == 4 and len(set(choices)) == 4
         assert [c == target for c in choices].count(True) == 1 and choices[answer] == target
         file_of = target.split(b"_")[0]
@@ -184,4 +187,6 @@ def test_a_short_model_reads_a_shorter_context():
 def test_pass_at_k_is_the_exact_combinatorial_value():
     for n, c, k in [(10, 0, 1), (10, 3, 1), (10, 3, 4), (10, 8, 3), (128, 5, 100), (20, 20, 7)]:
         exact = 1 - math.comb(n - c, k) / math.comb(n, k)
-        assert float(_pass_at_k(n, np.array([c]), k)[0]) == pytest.approx(exact, rel=1e-12, abs=1e-15)
+        assert float(_pass_at_k(n, np.array([c]), k)[0]) == pytest.approx(
+            exact, rel=1e-12, abs=1e-15
+        )

@@ -21,6 +21,7 @@ model, fit the loss law and the link on the others, predict its metric through t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -220,6 +221,9 @@ class TaskLink(Answer):
             values = {k: v[:, :, None] for k, v in values.items()}
         with np.errstate(all="ignore"):
             y = np.asarray(self.fit.law.evaluate(data, values), dtype=float)  # type: ignore[union-attr]
+        # A link's shortfall is NaN only where one it combines (geometric mean) falls to or
+        # below 0: that link predicts a perfect score there, and so does their mean.
+        y = np.where(np.isnan(y), 0.0, y)
         shape = (next(iter(values.values())).shape[0], *x.shape) if crossed_sets else x.shape
         return np.broadcast_to(y, shape)
 
@@ -393,29 +397,38 @@ def _fit_links(table, m: Metric, pairs, candidates, base, level, bootstrap, seed
     link_table = RunTable(frame, table.source, [])
     law = ",".join(formulas) if len(formulas) > 1 else next(iter(formulas))
     try:
-        result = fit(link_table, law, y=m.shortfall_name, bootstrap=bootstrap, seed=seed,
-                     influence=False)  # fmt: skip
-    except InputError as exc:
-        result = None
-        for formula in formulas:  # too few runs to choose: the first link that can be fitted
+        with warnings.catch_warnings():  # numpy's on NaN nested scores: handled below
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = fit(link_table, law, y=m.shortfall_name, bootstrap=bootstrap, seed=seed,
+                         influence=False)  # fmt: skip
+    except (InputError, IndexError) as exc:  # too few runs to cross-extrapolate
+        # (IndexError: fitting.selection's weighing fails when every candidate's nested score
+        # is NaN, as when each link's nested fit predicts a held-out run at or past a perfect
+        # score; the links are then compared as if too few runs were there to choose by.)
+        if isinstance(exc, IndexError):
+            exc = InputError("no link extrapolated to the held-out runs inside its range")
+        alone = []
+        for formula in formulas:
             try:
-                result = fit(link_table, formula, y=m.shortfall_name, bootstrap=bootstrap,
-                             seed=seed, influence=False)  # fmt: skip
-                notes.append(f"{formulas[formula]} fitted alone: {exc}")
-                break
+                alone.append(fit(link_table, formula, y=m.shortfall_name, bootstrap=bootstrap,
+                                 seed=seed, influence=False))  # fmt: skip
             except InputError:
                 continue
-        if result is None:
+        if not alone:
             return TaskLink(**base, status="not fitted", fit=None, reason=str(exc))
+        # links of equal parameter counts, compared by their scatter around the runs
+        result = min(alone, key=lambda f: (f.residuals.get("rms_log", math.inf), -len(alone)))
+        notes.append(f"{formulas[result.law.formula]} chosen by its fit to the runs, not by "
+                     f"cross-extrapolation: {exc}")  # fmt: skip
     nested = []
     if result.selection is not None:
         nested = [e for cut in result.selection.nested.get("errors", []) for e in cut
                   if e is not None and math.isfinite(e)]  # fmt: skip
     noise = max(result.residuals.get("robust_sd", 0.0) or 0.0,
                 float(np.sqrt(np.mean(np.square(nested)))) if nested else 0.0)  # fmt: skip
-    warnings = [w for w in result.warnings if "weakly identified" not in w]
+    kept = [w for w in result.warnings if "weakly identified" not in w]
     return TaskLink(**base, status="fitted", reason="", fit=result, noise_sd=noise,
-                    links=formulas, warnings=notes + warnings)  # fmt: skip
+                    links=formulas, warnings=notes + kept)  # fmt: skip
 
 
 # -- the held-out protocol ----------------------------------------------------------------------

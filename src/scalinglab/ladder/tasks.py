@@ -333,7 +333,9 @@ def task_results(
 
     if not isinstance(n_samples, int | np.integer) or n_samples < 0:
         raise InputError(f"must be a whole number >= 0, got {n_samples!r}", option="n_samples")
-    if not (isinstance(temperature, float | int) and temperature > 0 and math.isfinite(temperature)):
+    if not (
+        isinstance(temperature, float | int) and temperature > 0 and math.isfinite(temperature)
+    ):
         raise InputError(f"must be a positive number, got {temperature!r}", option="temperature")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     precision = autocast or contextlib.nullcontext
@@ -461,7 +463,9 @@ def _generate(model: Any, prefixes, n_samples: int, temperature: float, max_new:
     kind = _CachedDecoder if hasattr(model, "blocks") else _Recomputing
     decoder = kind(model, prefixes, n_samples, max_new)
     logits = decoder.first_logits()  # (P*S, V)
-    out = torch.full((n_problems * n_samples, max_new), -1, dtype=torch.long, device=prefixes.device)
+    out = torch.full(
+        (n_problems * n_samples, max_new), -1, dtype=torch.long, device=prefixes.device
+    )
     done = torch.zeros(n_problems * n_samples, dtype=torch.bool, device=prefixes.device)
     for i in range(max_new):
         if temperature == 0.0:
@@ -539,7 +543,9 @@ class _CachedDecoder:
 
     def _rotate(self, x, start: int, length: int):
         m = self.model
-        return self.apply_rotary(x, m.rot_cos[start : start + length], m.rot_sin[start : start + length])
+        return self.apply_rotary(
+            x, m.rot_cos[start : start + length], m.rot_sin[start : start + length]
+        )
 
     def first_logits(self):
         return self.logits.repeat_interleave(self.n_samples, dim=0)

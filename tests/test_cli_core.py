@@ -86,7 +86,7 @@ def test_laws_json_lists_every_law_with_formula_and_reference():
         ),
         (
             ["fit", "{runs}", "--law", "chinchila"],
-            "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, kaplan_ns, farseer, data_constrained, parscale, nmt_bivariate, step_law, step_law_batch, overtrain, power, power_floor, henighan, hestness, bnsl, lr_annealing; or type a formula)",
+            "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, kaplan_ns, farseer, data_constrained, parscale, nmt_bivariate, step_law, step_law_batch, qid, overtrain, power, power_floor, henighan, hestness, bnsl, lr_annealing; or type a formula)",
         ),
         (
             ["fit", "{runs}", "--law", "E + A*width**-a"],

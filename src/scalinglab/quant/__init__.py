@@ -43,6 +43,7 @@ _EXPORTS = {
     "quantize_values": "kv",
     "quantizable_linears": "apply",
     "quantize_weights_": "apply",
+    "check_configs": "metrics",
     "quantization_metrics": "metrics",
     "Checkpoint": "checkpoint",
     "read_checkpoint": "checkpoint",

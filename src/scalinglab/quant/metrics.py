@@ -37,8 +37,9 @@ def quantization_metrics(
     """``val_loss`` of ``model`` and of a quantized copy per config, and each one's QiD.
 
     Args:
-        model: the model as trained; it is not changed (weight quantizers work on a deep copy,
-            KV quantization on hooks removed afterwards).
+        model: the model as trained, the eager module (not its ``torch.compile`` wrapper); it
+            is not changed (weight quantizers work on a deep copy, KV quantization on hooks
+            removed afterwards).
         val_loss: evaluates a model on the validation set (nats per token).
         calibration: model inputs AWQ reads its activation statistics from, e.g. token windows
             of the train split, shape ``(n, seq_len)``; read once, shared by every AWQ config.

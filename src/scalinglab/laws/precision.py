@@ -4,12 +4,13 @@
 on D tokens loses when its weights are rounded to P bits after training grows with the tokens
 it was trained on and shrinks with its size and the bit width (Ouyang et al. 2024, *Low-Bit
 Quantization Favors Undertrained LLMs: Scaling Laws for Quantized LLMs with 100T Training
-Tokens*, arXiv:2411.17691, ACL 2025; the unified law of their sec. 3, fitted on Pythia
-checkpoints quantized with GPTQ). The intuition: a model trained longer stores more in the
-low-order bits of its weights, and rounding erases it.
+Tokens*, arXiv:2411.17691, ACL 2025: their unified law, fitted on over 1500 quantized
+checkpoints of open model suites at many training levels). The intuition: a model trained
+longer stores more in the low-order bits of its weights, and rounding erases it.
 
-Published exponents (the values the project's literature notes quote for the paper's unified
-fit): alpha ~ 0.2261, beta ~ 0.5251, gamma ~ 5.4967. ``k`` depends on the units of N and D and
+Published exponents: alpha ~ 0.2261, beta ~ 0.5251, gamma ~ 5.4967, as the project's literature
+notes (LITERATURE.md, sec. 4) quote the paper's unified fit; the abstract (arXiv, ACL
+Anthology) confirms the form, the table itself was not re-read here. ``k`` depends on the units of N and D and
 on the quantizer, so it is not borrowed. The variables are the run table's ``params``, ``tokens``
 and a numeric column ``bits``; :func:`scalinglab.quant.qid_runs` makes that column from the
 ladder's ``qid_w<bits>...`` metrics. The questions it answers with a loss law (how long to train

@@ -6,7 +6,7 @@ quantization to P bits costs it,
 from two fits: a loss law of params and tokens (``chinchilla``, ...) and the ``qid`` law of
 params, tokens and bits (Ouyang et al. 2024, :mod:`scalinglab.laws.precision`). Since QiD grows
 with D while L falls, ``L_P`` has a minimum in D: past it, more training makes the served model
-worse (Ouyang et al. sec. 5; Kumar et al. 2024, *Scaling Laws for Precision*, find the same for
+worse (Ouyang et al.; Kumar et al. 2024, *Scaling Laws for Precision*, find the same for
 post-training quantization).
 
 * :func:`precision_tokens`: for a model of N parameters served at P bits, the tokens past which

@@ -5,7 +5,7 @@ A few input channels of a layer carry much larger activations than the rest, and
 that multiply them matter most. AWQ scales those weight columns up before rounding and the
 activations down by the same factor: ``W x = (W diag(s)) (diag(s)^-1 x)`` exactly in floats,
 but after rounding ``Q(W diag(s))`` the salient columns keep more relative precision. The
-per-input-channel scale is ``s = mean|x| ** a`` (sec. 3.2, eq. 5) with the exponent ``a``
+per-input-channel scale is ``s = mean|x| ** a`` (their sec. 3.2) with the exponent ``a``
 chosen on a grid over [0, 1] to minimise the layer's output error on calibration data,
 
     ``err(a) = sum over calibration tokens x of || Q(W diag(s)) diag(s)^-1 x - W x ||^2``.
@@ -21,7 +21,7 @@ calibration set. Two things make the search cheap (seconds on a GPU for the whol
 The fake-quantized layer keeps ``Q(W diag(s)) diag(s)^-1`` as its weight: the same numbers a
 deployment gets by folding ``diag(s)^-1`` into the previous operation (a LayerNorm's gain, the
 previous projection, or a scaled activation before an MLP's output layer, as AWQ does for
-GELU MLPs). AWQ's further clipping search (sec. 3.3 of the code release) is not done here.
+GELU MLPs). AWQ's code release also searches a clipping range per group; that is not done here.
 
 Example:
     >>> import torch

@@ -32,7 +32,8 @@ from ..errors import InputError
 #: Bit widths the quantizers implement: below 2 bits a uniform grid is a sign (binarization,
 #: another method); above 8 bits nothing measurable is lost on our ladder.
 BITS = range(2, 9)
-#: KIVI's key group along tokens (Liu et al. 2024, sec. 4: G = 32).
+#: KIVI's key group along tokens (Liu et al. 2024 use G = 32, with the latest R = 128 tokens kept
+#: in full precision).
 KV_TOKEN_GROUP = 32
 
 #: What the ladder measures at each checkpoint by default. Group size 32 divides every width of

@@ -9,7 +9,7 @@ Keys have a few channels of consistently large magnitude, values do not: KIVI qu
 Where in the attention the keys are taken: :func:`kv_quantization` hooks the output of the
 fused ``qkv`` projection of every attention module (any module with a ``qkv`` ``nn.Linear`` and
 an ``n_heads``, as in :mod:`scalinglab.ladder.model`), so keys are quantized *before* the rotary
-embedding. That is KVQuant's choice (Hooper et al. 2024, sec. 3.2, "pre-RoPE key
+embedding. That is KVQuant's choice (Hooper et al. 2024, "pre-RoPE key
 quantization": rotation mixes channel pairs by position and smears the outlier channels that
 per-channel scales exploit); KIVI's code quantizes keys after it. Values are the same either
 way. Every key and value is quantized (KIVI keeps the latest R tokens in full precision while

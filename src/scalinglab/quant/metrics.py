@@ -1,7 +1,7 @@
 """Quantization-induced degradation of one model: its validation loss under each quantizer.
 
 QiD = (validation loss of the quantized model) - (validation loss of the model as trained),
-Ouyang et al. 2024's measure (*Low-Bit Quantization Favors Undertrained LLMs*, sec. 2). The
+Ouyang et al. 2024's measure (*Low-Bit Quantization Favors Undertrained LLMs*). The
 ladder calls :func:`quantization_metrics` at each checkpoint and writes the result into the run
 table as metrics; the ``qid`` law is fitted to those rows (:func:`scalinglab.quant.qid_runs`).
 

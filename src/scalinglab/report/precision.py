@@ -1,7 +1,7 @@
 """The precision figure: quantization-induced degradation against training tokens, one panel
 per bit width, one colour per model size, with the fitted ``qid`` law and its interval.
 
-Ouyang et al. 2024 (fig. 1, 3) draw QiD rising with tokens and falling with size; this draws
+Ouyang et al. 2024 draw QiD rising with tokens and falling with size; this draws
 the same on one's own ladder (the rows of :func:`scalinglab.quant.qid_runs`). matplotlib is
 imported when a figure is made.
 

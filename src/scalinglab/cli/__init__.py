@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import typer
 
-from . import fitting, ladder, noise, planning, quant, questions, report, store
+from . import downstream, fitting, ladder, noise, planning, quant, questions, report, store
 from .output import OneLineErrors
 
 app = typer.Typer(
@@ -27,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrors,
 )
-for group in (fitting, planning, questions, store, report, quant, noise):
+for group in (fitting, planning, questions, store, report, quant, noise, downstream):
     app.add_typer(group.app)
 app.add_typer(ladder.app, name="ladder", help="Train ladders of small GPTs to make your own data.")
 

@@ -11,8 +11,12 @@ in log k), so each bootstrap replicate costs a 2x2 solve.
   :func:`scalinglab.ladder.tasks.task_results` returns) the bootstrap resamples *problems*:
   the coverage curve of a replicate is recomputed from its problems, which is where the
   uncertainty of a benchmark lives.
-* From coverage values alone (pass@k rows of a run table) the bootstrap resamples the fit's
-  residuals.
+* From coverage values alone (pass@k rows of a run table) with the number of ``problems`` and
+  samples ``n`` behind them, the bootstrap is parametric at the same level: pass rates are
+  drawn from the Beta distribution whose mean pass@k, ``1 - B(alpha, beta+k)/B(alpha, beta)``,
+  matches the curve, each problem's correct samples from a binomial, and the law refitted to
+  the curve they give. Without them it resamples the fit's residuals, which knows nothing of
+  the problems (the points share them) and is far too narrow: a warning says so.
 
 :meth:`CoverageFit.samples_for` inverts the law: the samples needed for a target coverage,
 ``k = (log(target) / a)^(1/b)``, with an interval from the replicates.
@@ -62,6 +66,28 @@ def _solve(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     b, intercept = np.polyfit(x, y, 1)
     return -math.exp(intercept), float(b)
+
+
+def _beta_of_curve(ks: np.ndarray, curve: np.ndarray) -> tuple[float, float]:
+    """Beta(alpha, beta) of pass rates whose mean pass@k, ``1 - B(alpha, beta+k)/B(alpha,
+    beta)`` (the unbiased estimator's expectation), is closest to ``curve`` in log(-log)."""
+    from scipy.optimize import minimize
+    from scipy.special import betaln
+
+    x, y = _loglog(ks, curve)
+    k = np.exp(x)
+
+    def loss(theta: np.ndarray) -> float:
+        a, b = np.exp(theta)
+        with np.errstate(all="ignore"):
+            model = -np.expm1(betaln(a, b + k) - betaln(a, b))
+            r = np.log(-np.log(model)) - y
+        return float(np.sum(r * r)) if np.all(np.isfinite(r)) else 1e9
+
+    starts = [(math.log(a), math.log(b)) for a in (0.05, 0.2, 1.0) for b in (0.5, 5.0, 50.0)]
+    best = min((minimize(loss, s0, method="Nelder-Mead") for s0 in starts), key=lambda r: r.fun)
+    a, b = np.exp(best.x)
+    return float(a), float(b)
 
 
 @dataclass
@@ -144,15 +170,17 @@ def fit_coverage(
     *,
     n: int | None = None,
     correct: Any | None = None,
+    problems: int | None = None,
     bootstrap: int = 1000,
     seed: int = 0,
     model: str = "",
 ) -> CoverageFit:
     """Fit ``coverage(k) = exp(a k^b)`` at the sample counts ``ks``.
 
-    Give ``coverage`` (one value per k), or ``n`` and ``correct`` (correct samples of each
-    problem out of ``n``; the coverage curve is then their mean unbiased pass@k and the
-    bootstrap resamples problems).
+    Give ``coverage`` (one value per k; with ``problems`` and ``n``, the problems and samples
+    per problem behind it, for a parametric bootstrap of problems), or ``n`` and ``correct``
+    (correct samples of each problem out of ``n``; the coverage curve is then their mean
+    unbiased pass@k and the bootstrap resamples problems).
 
     Raises:
         InputError: no usable points (coverage strictly between 0 and 1 at two k or more),
@@ -179,6 +207,12 @@ def fit_coverage(
         if np.any((curve < 0) | (curve > 1)):
             raise InputError("must lie in [0, 1]", option="coverage")
         resampled, curves = "residuals", None
+        if problems and n:
+            resampled = "problems (Beta-binomial)"
+            alpha, beta = _beta_of_curve(ks, curve)
+            p = rng.beta(alpha, beta, size=(bootstrap, int(problems)))
+            counts = rng.binomial(int(n), p)
+            curves = [coverage_curve(int(n), row, ks.astype(np.int64)) for row in counts]
     else:
         raise InputError("give `coverage`, or `n` and `correct`", option="coverage")
     x, y = _loglog(ks, curve)
@@ -197,6 +231,11 @@ def fit_coverage(
     else:
         samples = np.array([_solve(*_loglog(ks, c)) for c in curves]).reshape(-1, 2)
     warnings = []
+    if resampled == "residuals":
+        warnings.append(
+            "intervals from the fit's residuals alone: give the problems and samples behind the "
+            "curve (or per-problem counts) for intervals that know the problems were sampled"
+        )
     if b >= 0:
         warnings.append(f"b = {b:.3g} >= 0: coverage does not grow with k here")
     return CoverageFit(a, b, samples, ks, curve, resampled, model, rates, warnings)
@@ -217,18 +256,29 @@ def coverage_points(runs: Runs, task: str, *, family: str | None = None,
     order = rows["step"].fillna(np.inf)
     rows = rows.assign(_order=order).sort_values("_order")
     last = rows.groupby(["family", "run_id", "k"], sort=False).tail(1).drop(columns="_order")
-    return last.rename(columns={"value": "coverage"}).reset_index(drop=True)
+    last = last.rename(columns={"value": "coverage"}).reset_index(drop=True)
+    for what in ("problems", "samples"):  # the ladder's counts behind the curve, where present
+        counts = df[df["metric"] == f"{what}_{task}"].groupby("run_id")["value"].last()
+        last[what] = last["run_id"].map(counts)
+    return last
 
 
 def fit_coverage_per_run(
     points: pd.DataFrame, *, max_k: float | None = None, bootstrap: int = 1000, seed: int = 0
 ) -> dict[str, CoverageFit]:
-    """A coverage law for every run of :func:`coverage_points`, on its k up to ``max_k``."""
+    """A coverage law for every run of :func:`coverage_points`, on its k up to ``max_k`` (with a
+    parametric bootstrap of problems where the runs record ``problems_<task>`` and
+    ``samples_<task>``, as the ladder's do)."""
     fits = {}
     for run, part in points.groupby("run_id", sort=False):
         use = part if max_k is None else part[part["k"] <= max_k]
+        counts = {}
+        if {"problems", "samples"} <= set(part) and part[
+            ["problems", "samples"]
+        ].notna().all().all():
+            counts = {"problems": int(part["problems"].iloc[0]), "n": int(part["samples"].iloc[0])}
         fits[str(run)] = fit_coverage(use["k"].to_numpy(), use["coverage"].to_numpy(),
-                                      bootstrap=bootstrap, seed=seed, model=str(run))  # fmt: skip
+                                      bootstrap=bootstrap, seed=seed, model=str(run), **counts)  # fmt: skip
     return fits
 
 

@@ -105,7 +105,10 @@ def test_laws_json_lists_every_law_with_formula_and_reference():
             "error: --holdout 'flops > 1e30' holds out no run",
         ),
         (["predict", "{runs}", "--at", "params=1"], "error: {runs}: not a scalinglab fit"),
-        (["predict", "missing.json", "--at", "params=1"], "error: missing.json: no such file or directory"),
+        (
+            ["predict", "missing.json", "--at", "params=1"],
+            "error: missing.json: no such file or directory",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line(runs_csv, args, message):

@@ -6,6 +6,7 @@ Every reproducer of the issue ends as one exact ``error:`` line with exit code 2
 
 import copy
 import json
+import math
 import os
 import warnings
 
@@ -193,6 +194,18 @@ def test_a_fit_saved_by_version_0_1_still_reads(saved_doc):
     fit = FitResult.from_json(text)
     assert fit.params == saved_doc["params"]
     assert np.isnan(fit.samples[3]).all() and fit.extrapolation.per_decade > 0
+
+
+def test_nan_and_infinity_count_as_null_where_null_is_allowed(saved_doc):
+    text = (
+        json.dumps(saved_doc)
+        .replace(json.dumps(saved_doc["extrapolation"]), "Infinity")
+        .replace('"loss": ', '"loss": NaN, "_loss": ')
+    )
+    fit = FitResult.from_json(text)
+    assert fit.extrapolation is None and np.isnan(fit.objective)
+    with pytest.raises(InputError, match=r"params\.E: expected a finite number, got NaN$"):
+        FitResult.from_json(json.dumps(edited(saved_doc, lambda d: d["params"].update(E=math.nan))))
 
 
 def test_a_newer_schema_version_is_refused(saved_doc):

@@ -108,9 +108,15 @@ def check_output(path: Path | None, *, option: str = "output") -> None:
         return InputError(message, file=str(path), option=option)
 
     target = Path(os.path.realpath(path))  # a symlink is written through
-    if target.is_dir():
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:  # a name too long, a file where a directory should be...
+        raise refuse(f"cannot be written: {exc.strerror or exc}") from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise refuse("names a directory, not a file")
-    if target.exists() and not stat.S_ISREG(target.stat().st_mode):
+    if mode is not None and not stat.S_ISREG(mode):
         raise refuse("names something other than a regular file (a pipe, a device...)")
     if not target.parent.is_dir():
         raise refuse(f"cannot be written: its directory {str(path.parent)!r} does not exist")
@@ -122,7 +128,7 @@ def check_output(path: Path | None, *, option: str = "output") -> None:
             f"cannot be written: its directory {str(path.parent)!r} is not writable "
             f"({exc.strerror or exc})"
         ) from None
-    if target.exists():
+    if mode is not None:
         try:
             with open(target, "r+b"):  # opened, not truncated
                 pass

@@ -165,7 +165,14 @@ def regimes_command(
     """Local exponent d log L / d log x along the data: regimes, breaks, learning-curve regions."""
     from ..planning.regimes import regimes
 
-    report = regimes(read_files(runs), x=x, y=y, family=family_option(family), where=where)
+    table = read_files(runs)
+    if x not in table.variables():
+        raise InputError(
+            f"{x!r} is not a numeric column to follow (numeric columns: "
+            f"{', '.join(table.variables())})",
+            option="x",
+        )
+    report = regimes(table, x=x, y=y, family=family_option(family), where=where)
     if as_json:
         emit_json(report.to_json())
         return

@@ -68,12 +68,16 @@ def report(
     The backtest holds out --holdout (default the 2 largest sizes; 'none' skips it).
     """
     from ..analysis import analyse
+    from ..fitting.holdout import parse_holdout
     from ..planning.questions import size
     from ..report import render_report
 
     options = fit_options(y=y, family=family, where=where, bootstrap=bootstrap, calibrate=calibrate)
     budgets = [size(c, "flops") for c in flops] if flops else None
     points = parse_points(at) if at else None
+    # a backtest these runs cannot make becomes a warning in the report; a bad spec is refused
+    if holdout.lower() != "none":
+        parse_holdout(holdout)
     check_output(output)
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:

@@ -25,11 +25,33 @@ from .result import FitResult
 _LARGEST = re.compile(r"^largest:(\d+)(?::(\w+))?$")
 
 
-def holdout_mask(final: pd.DataFrame, spec: str) -> np.ndarray:
-    """Which runs (rows of one-row-per-run ``final``) to hold out for ``spec``."""
+def parse_holdout(spec: str) -> tuple[int, str] | Expression:
+    """``largest:K[:COLUMN]`` as ``(K, COLUMN)``, or a condition; what any table could hold
+    out (the data decide the rest), so a command can refuse a bad spec before its work.
+
+    Example:
+        >>> parse_holdout("largest:2")
+        (2, 'params')
+    """
     m = _LARGEST.match(spec.strip())
     if m:
-        k, column = int(m.group(1)), m.group(2) or "params"
+        if int(m.group(1)) < 1:
+            raise InputError(f"{spec}: need K >= 1", option="holdout")
+        return int(m.group(1)), m.group(2) or "params"
+    expr = Expression(spec, what="holdout")
+    if not expr.is_condition:
+        raise InputError(
+            f"{spec!r} is a number, not a condition: use largest:K or e.g. 'flops > 1e21'",
+            option="holdout",
+        )
+    return expr
+
+
+def holdout_mask(final: pd.DataFrame, spec: str) -> np.ndarray:
+    """Which runs (rows of one-row-per-run ``final``) to hold out for ``spec``."""
+    parsed = parse_holdout(spec)
+    if isinstance(parsed, tuple):
+        k, column = parsed
         if column not in final.columns:
             raise InputError(f"{spec}: no column {column!r} to rank runs by", option="holdout")
         sizes = np.unique(final[column].to_numpy(dtype=float))
@@ -39,12 +61,7 @@ def holdout_mask(final: pd.DataFrame, spec: str) -> np.ndarray:
                 option="holdout",
             )
         return final[column].to_numpy(dtype=float) >= sizes[-k]
-    expr = Expression(spec, what="holdout")
-    if not expr.is_condition:
-        raise InputError(
-            f"{spec!r} is a number, not a condition: use largest:K or e.g. 'flops > 1e21'",
-            option="holdout",
-        )
+    expr = parsed
     unknown = sorted(expr.names - set(final.columns))
     if unknown:
         raise InputError(

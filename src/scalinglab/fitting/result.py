@@ -374,7 +374,7 @@ class FitResult(Answer):
             source=options.get("source"),
             solver=dict(doc.get("solver") or {}),
             residuals={k: _float(v) for k, v in doc.get("residuals", {}).items()},
-            samples=None if samples is None else np.array(samples, dtype=float),
+            samples=None if samples is None else _replicates(samples),
             timing={k: _float(v) for k, v in doc.get("timing", {}).items()},
             extrapolation=_extrapolation(doc),
             selection=_selection(doc.get("selection"), origin),
@@ -420,6 +420,13 @@ def _times(ratio: float) -> str:
     if not math.isfinite(ratio):
         return "more than 1e308x"
     return f"{ratio:.0f}x" if ratio < 1e6 else f"{ratio:.3g}x"
+
+
+def _replicates(rows: list[list[float | None]]) -> np.ndarray:
+    """Saved bootstrap replicates; a non-finite cell (null, or 0.1's NaN) is a failed one."""
+    samples = np.array(rows, dtype=float)
+    samples[~np.isfinite(samples)] = np.nan
+    return samples
 
 
 def _float(x: float | None) -> float:

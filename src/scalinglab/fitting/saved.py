@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..jsonable import to_jsonable
-from ..laws.base import Law
+from ..laws.base import Law, Parameter
 from ..runs.files import decode_utf8, parse_json, read_bytes
 
 #: The version :meth:`FitResult.to_json` writes, and the newest this version reads.
@@ -78,7 +78,10 @@ def read_fit_document(source: str | Path | Mapping[str, Any]) -> tuple[dict[str,
     error = _first_error(doc)
     if error is not None:
         raise InputError(f"not a scalinglab fit: {_describe(error)}", file=origin)
-    return doc, origin
+    # NaN and Infinity passed where the schema allows null: from here on they are null (the
+    # bootstrap's cells become NaN in an array, where a failed replicate is NaN anyway).
+    rest = to_jsonable({k: v for k, v in doc.items() if k != "bootstrap"})
+    return (rest if "bootstrap" not in doc else {**rest, "bootstrap": doc["bootstrap"]}), origin
 
 
 def check_consistency(doc: Mapping[str, Any], law: Law, origin: str | None = None) -> None:
@@ -99,23 +102,30 @@ def check_consistency(doc: Mapping[str, Any], law: Law, origin: str | None = Non
         raise refuse(f"params: missing {_listed(missing)}, a parameter {of_law}")
     if unknown := [n for n in params if n not in names] + [n for n in fixed if n not in names]:
         raise refuse(f"params: {_listed(unknown)} is not a parameter {of_law}")
-    for p in law.parameters:
-        value = params[p.name]
-        if p.name in fixed:  # held where the user put it, inside the bounds or not
-            if not _close(fixed[p.name], value):
-                raise refuse(f"fixed.{p.name}: {fixed[p.name]!r} but params.{p.name} is {value!r}")
-        elif not p.lower - _slack(p.lower) <= value <= p.upper + _slack(p.upper):
+    free = [p for p in law.parameters if p.name not in fixed]
+    for name, value in fixed.items():  # held where the user put it, inside the bounds or not
+        if not _close(value, params[name]):
+            raise refuse(f"fixed.{name}: {value!r} but params.{name} is {params[name]!r}")
+    for p in free:
+        if not _inside(params[p.name], p):
             raise refuse(
-                f"params.{p.name}: {value!r} is outside its bounds [{p.lower:g}, {p.upper:g}]"
+                f"params.{p.name}: {params[p.name]!r} is outside its bounds "
+                f"[{p.lower:g}, {p.upper:g}]"
             )
     for variable, (lo, hi) in doc.get("data_range", {}).items():
         if lo > hi:
             raise refuse(f"data_range.{variable}: from {lo!r} down to {hi!r}")
     if doc.get("bootstrap") is not None:
-        _check_bootstrap(doc["bootstrap"], law, params, refuse)
+        _check_bootstrap(doc["bootstrap"], law, params, free, refuse)
 
 
-def _check_bootstrap(rows: list[list[Any]], law: Law, params: Mapping[str, float], refuse) -> None:
+def _check_bootstrap(
+    rows: list[list[Any]],
+    law: Law,
+    params: Mapping[str, float],
+    free: list[Parameter],
+    refuse: Callable[[str], InputError],
+) -> None:
     widths = {len(row) for row in rows}
     if widths - {len(law.parameters)}:
         raise refuse(
@@ -124,21 +134,34 @@ def _check_bootstrap(rows: list[list[Any]], law: Law, params: Mapping[str, float
         )
     samples = np.array(rows, dtype=float)  # null (a replicate that failed) -> NaN
     samples = samples[np.isfinite(samples).all(axis=1)]
+    names = law.parameter_names
+    for p in free:  # each replicate was fitted inside the same bounds
+        column = samples[:, names.index(p.name)]
+        if outside := [float(x) for x in column if not _inside(x, p)]:
+            raise refuse(
+                f"bootstrap: a replicate of {p.name} is {outside[0]!r}, outside its bounds "
+                f"[{p.lower:g}, {p.upper:g}]"
+            )
     if len(samples) < MIN_REPLICATES_FOR_RANGE:
         return
     # The replicates are refits of resampled runs: the estimate lies among them. Their range
     # is widened by its own width on each side, for a bounded or biased parameter whose
     # replicates all fall on one side of it.
     low, high = samples.min(axis=0), samples.max(axis=0)
-    width = high - low
-    for i, name in enumerate(law.parameter_names):
-        value = params[name]
-        slack = width[i] + _slack(value)
-        if not low[i] - slack <= value <= high[i] + slack:
-            raise refuse(
-                f"params.{name}: {value!r} lies outside its own {len(samples)} bootstrap "
-                f"replicates [{low[i]:.6g}, {high[i]:.6g}]"
-            )
+    value = np.array([params[n] for n in names])
+    with np.errstate(over="ignore"):  # replicates near the float range: an infinite margin
+        margin = (high - low) + TOLERANCE * np.abs(value)
+        outside = (value < low - margin) | (value > high + margin)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise refuse(
+            f"params.{names[i]}: {float(value[i])!r} lies outside its own {len(samples)} bootstrap "
+            f"replicates [{low[i]:.6g}, {high[i]:.6g}]"
+        )
+
+
+def _inside(value: float, p: Parameter) -> bool:
+    return p.lower - _slack(p.lower) <= value <= p.upper + _slack(p.upper)
 
 
 def _slack(x: float) -> float:

@@ -169,7 +169,12 @@ def get_law(spec: str | Law, columns: Iterable[str] | None = None) -> Law:
     head, _, variable = text.partition(":")
     if head in LAW_TEMPLATES:
         make, default = LAW_TEMPLATES[head]
-        return make(variable or default)
+        law = make(variable or default)
+        if "value" in law.variables:  # the run table's column a law is fitted to
+            raise InputError(
+                f"law {text!r}: 'value' is the metric being fitted, not a variable of its law"
+            )
+        return law
     if text.isidentifier():
         raise InputError(
             f"unknown law {text!r} (known: {', '.join(law_names())}; or type a formula)"

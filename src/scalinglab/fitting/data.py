@@ -152,6 +152,16 @@ def build_problem(
             f"(need at least {n_free + 1})",
             file=source,
         )
+    # Runs repeated at fewer points than there are parameters cannot tell them apart: 20
+    # identical runs fitted every parameter exactly, with bootstrap intervals of zero width.
+    distinct = len(np.unique(np.column_stack([data[v] for v in law.variables]), axis=0))
+    if distinct < n_free:
+        raise InputError(
+            f"too few distinct points for law {law.name!r}: {len(y)} point(s) at {distinct} "
+            f"distinct ({', '.join(law.variables)}) for {n_free} free parameters (need at "
+            f"least {n_free})",
+            file=source,
+        )
     groups = pd.factorize(obs["run_id"].astype(str))[0]
     if objective == "least_squares":
         # Huber is quadratic inside delta: with delta far beyond any log residual, it is

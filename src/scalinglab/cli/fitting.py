@@ -160,6 +160,7 @@ def backtest(
     fix: FixOpt = None,
     interval: IntervalOpt = 0.9,
     calibrate: CalibrateOpt = False,
+    huber_delta: DeltaOpt = 1e-3,
     seed: SeedOpt = 0,
     store: StoreOpt = DEFAULT_STORE,
     as_json: JsonOpt = False,
@@ -168,7 +169,7 @@ def backtest(
     from ..fitting.backtest import backtest as run_backtest
 
     options = fit_options(y=y, family=family, where=where, fix=fix, bootstrap=bootstrap,
-                          seed=seed, calibrate=calibrate)  # fmt: skip
+                          seed=seed, calibrate=calibrate, huber_delta=huber_delta)  # fmt: skip
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         result = run_backtest(

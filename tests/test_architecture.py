@@ -164,3 +164,20 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
                 if len(component) > 1:
                     found.append(component)
     return found
+
+
+def test_the_command_line_starts_without_the_numeric_stack():
+    """`scalinglab --help` must stay quick: importing the CLI loads no pandas, numpy or torch
+    (each command imports what it needs when it runs). A module-level import of
+    ``scalinglab.runs`` in a cli module once made --help 4x slower than typer alone."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scalinglab.cli; "
+        "heavy = [m for m in ('pandas', 'numpy', 'torch', 'scipy', 'matplotlib') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)

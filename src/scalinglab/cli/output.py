@@ -29,7 +29,6 @@ from typer.core import TyperGroup
 
 from ..answer import interval_text
 from ..errors import InputError
-from ..runs.files import write_atomic
 
 try:  # typer >= 0.24 carries its own click, whose errors derive from TyperException
     from typer import TyperException as ClickError
@@ -141,6 +140,8 @@ def check_output(path: Path | None, *, option: str = "output") -> None:
 def write_json(path: Path, doc: Any) -> None:
     """Save ``doc`` at ``path`` as strict JSON (NaN and infinities as null), atomically."""
     from ..jsonable import to_jsonable
+
+    from ..runs.files import write_atomic  # here: scalinglab.runs imports pandas (--help must not)
 
     write_atomic(path, json.dumps(to_jsonable(doc), indent=1))
 

@@ -175,13 +175,15 @@ def test_presets_parse_and_cpu_tiny_spans_30x():
     } == {"cosine", "wsd", "constant"}
 
 
-def test_bundled_spec_file_equals_the_gpu_preset():
+@pytest.mark.parametrize("name", ["gpu-ladder", "gpu-ladder-replicates"])
+def test_bundled_spec_file_equals_the_gpu_preset(name):
     from pathlib import Path
 
-    spec = Path(__file__).resolve().parents[1] / "data" / "ladder" / "gpu-ladder.toml"
+    spec = Path(__file__).resolve().parents[1] / "data" / "ladder" / f"{name}.toml"
     if not spec.exists():
         pytest.skip("no bundled spec in this checkout")
-    assert spec.read_text() == PRESETS["gpu-ladder"]
+    assert spec.read_text() == PRESETS[name]
+    assert len(preset(name).runs) == 20
 
 
 def test_plan_json_lists_every_run_with_flops_and_time(tmp_path):

@@ -97,6 +97,7 @@ def test_downstream_fits_a_link_and_refuses_bad_metrics(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_coverage_law_fitted_to_k_16_covers_k_100_for_every_model_size(tmp_path):
     # the bundled ladder measuring itself (data/ladder/eval): the six sizes at 200M tokens
     doc = run_json("coverage", str(LADDER_EVAL), "--task", "next_line", "--fit-max-k", "16",
@@ -107,6 +108,7 @@ def test_coverage_law_fitted_to_k_16_covers_k_100_for_every_model_size(tmp_path)
     assert all(r["b"] < 0 and r["a"] < 0 for r in doc["runs"])
 
 
+@pytest.mark.slow
 def test_inference_budget_names_the_best_model(tmp_path):
     doc = run_json("inference-budget", str(LADDER_EVAL), "--task", "next_line", "--budget",
                    "0.01", "--accelerator", "h200", "--where", "tokens > 1.5e8",

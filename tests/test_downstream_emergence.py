@@ -3,6 +3,7 @@ inverse and non-monotone scaling."""
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from scalinglab.downstream import emergence, trend
 
@@ -33,6 +34,7 @@ def jump(loss, i):
     return min(smooth(loss, i) + (0.25 if i >= 6 else 0.0), 0.99)
 
 
+@pytest.mark.slow
 def test_a_task_that_follows_its_link_is_predictable_from_few_sizes():
     e = emergence(runs(smooth), "acc_task", loss="val_loss", chance=0.25, bootstrap=60)
     assert e.status == "fitted" and e.trend["verdict"] == "improves"
@@ -41,6 +43,7 @@ def test_a_task_that_follows_its_link_is_predictable_from_few_sizes():
     assert e.verdict.startswith(f"predictable from {e.predictable_from} sizes (of 8)")
 
 
+@pytest.mark.slow
 def test_a_planted_jump_is_found_as_a_break_above_the_law():
     e = emergence(runs(jump), "acc_task", loss="val_loss", chance=0.25, bootstrap=60)
     assert e.break_at == 1e7 * 2.0**6

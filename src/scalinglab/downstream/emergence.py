@@ -118,7 +118,7 @@ def emergence(
     :func:`.predict.fit_task_link` (through ``loss``, or ``via="flops"``) on the runs up to a
     size, and predicts runs at their actual loss (or compute), so that a miss is the task's
     departure from its link, not the loss law's error. ``tolerance`` is in the metric's units
-    (0.03: three points of accuracy).
+    for fractions (0.03: three points of accuracy) and relative for log-probabilities (3%).
     """
     table = select(runs, family=family, where=where)
     m = parse_metric(metric)
@@ -152,7 +152,9 @@ def emergence(
     frame = pd.DataFrame(steps)
     break_at, direction = _first_break(frame)
     predictable = _predictable_from(frame, len(sizes))
-    verdict = _verdict(frame, predictable, len(sizes), tolerance)
+    verdict = _verdict(
+        frame, predictable, len(sizes), f"{tolerance:g}" if m.bounded else f"{tolerance:.0%}"
+    )
     return Emergence(**base, status="fitted", steps=frame, break_at=break_at,
                      break_direction=direction, predictable_from=predictable, verdict=verdict,
                      bnsl_break=_bnsl_break(table, m, pairs, seed),
@@ -180,7 +182,9 @@ def _step(link, m, held, n, fitted_to, target, role, tolerance, interval, seed) 
         "error": error,
         # several runs of one size (token budgets): inside when most of them are
         "inside": bool(fitted and np.mean((actual >= lo) & (actual <= hi)) >= 0.5),
-        "within_tolerance": bool(fitted and abs(error) <= tolerance),
+        # fractions: within `tolerance` points; log-probabilities: within that share of the value
+        "within_tolerance": bool(fitted and abs(error) <= tolerance * (
+            1.0 if m.bounded else abs(float(np.mean(actual))))),
         "above": bool(fitted and np.mean(actual) > np.mean(hi)),
     }  # fmt: skip
 
@@ -213,14 +217,14 @@ def _predictable_from(frame: pd.DataFrame, n_sizes: int) -> int | None:
     return int(rows["sizes_fitted"].iloc[start])
 
 
-def _verdict(frame: pd.DataFrame, predictable: int | None, n_sizes: int, tol: float) -> str:
+def _verdict(frame: pd.DataFrame, predictable: int | None, n_sizes: int, tol: str) -> str:
     rows = _largest_rows(frame, n_sizes)
     if predictable is not None:
         return (f"predictable from {predictable} sizes (of {n_sizes}): every fit on "
                 f"{predictable}+ sizes puts the largest inside its interval and within "
-                f"{tol:g} of it")  # fmt: skip
+                f"{tol} of it")  # fmt: skip
     last = rows.iloc[-1]
-    why = "outside its interval" if not last["inside"] else f"off by more than {tol:g}"
+    why = "outside its interval" if not last["inside"] else f"off by more than {tol}"
     return (f"not predictable from the sizes given: the fit on {int(last['sizes_fitted'])} "
             f"sizes predicts the largest at {last['predicted']:.4g} (actual {last['actual']:.4g},"
             f" {why})")  # fmt: skip

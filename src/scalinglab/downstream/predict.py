@@ -444,21 +444,33 @@ class TaskBacktest(Answer):
 
     @property
     def fitted(self) -> pd.DataFrame:
-        return self.points[self.points["status"] == "fitted"]
+        """Predictions of fitted tasks whose metric is a fraction (errors in points)."""
+        p = self.points
+        return p[(p["status"] == "fitted") & (p["kind"] != "logprob")]
 
     def to_json(self) -> dict[str, Any]:
         f = self.fitted
+
+        def stat(column: str, how: str = "mean") -> float | None:
+            return float(getattr(f[column], how)()) if len(f) else None
+
+        logprob = self.points[
+            (self.points["status"] == "fitted") & (self.points["kind"] == "logprob")
+        ]
         doc = {
             "holdout": self.holdout,
             "interval": self.interval,
             "tasks": int(self.points["metric"].nunique()),
             "predictions": int(len(f)),
-            "mean_abs_error_points": float(f["abs_error_points"].mean()) if len(f) else None,
-            "median_abs_error_points": float(f["abs_error_points"].median()) if len(f) else None,
-            "coverage": float(f["inside"].mean()) if len(f) else None,
-            "mean_abs_error_points_at_actual_loss": float(
-                f["abs_error_points_at_actual_loss"].mean()) if len(f) else None,
-            "coverage_at_actual_loss": float(f["inside_at_actual_loss"].mean()) if len(f) else None,
+            "mean_abs_error_points": stat("abs_error_points"),
+            "median_abs_error_points": stat("abs_error_points", "median"),
+            "coverage": stat("inside"),
+            "mean_abs_error_points_at_actual_loss": stat("abs_error_points_at_actual_loss"),
+            "coverage_at_actual_loss": stat("inside_at_actual_loss"),
+            "logprob_predictions": int(len(logprob)),
+            "logprob_mean_abs_error_nats": float((logprob["predicted"] - logprob["actual"]).abs()
+                                                 .mean()) if len(logprob) else None,
+            "logprob_coverage": float(logprob["inside"].mean()) if len(logprob) else None,
             "status_counts": self.points.drop_duplicates(["family", "metric"])["status"]
             .value_counts().to_dict(),
             "loss_errors": {k: float(v) for k, v in self.points.drop_duplicates("family")
@@ -470,6 +482,23 @@ class TaskBacktest(Answer):
     def to_frame(self) -> pd.DataFrame:
         return self.points.copy()
 
+    def average(self, metrics: Sequence[str]) -> pd.DataFrame:
+        """The held-out runs' average over ``metrics`` (accuracies, as Gadre et al. average
+        their 17 tasks' top-1 error): actual, predicted (tasks at chance count at chance) and
+        the relative error of the average error ``1 - accuracy``, chained and at actual loss."""
+        p = self.points[self.points["metric"].isin(list(metrics))]
+        rows = []
+        for (fam, run), g in p.groupby(["family", "run_id"], sort=False):
+            row = {"family": fam, "run_id": run, "tasks": len(g),
+                   "actual_error": float(1 - g["actual"].mean())}  # fmt: skip
+            for suffix in ("", "_at_actual_loss"):
+                pred = np.where(g["status"] == "fitted", g[f"predicted{suffix}"], g["chance"])
+                error = float(1 - np.nanmean(pred.astype(float)))
+                row[f"predicted_error{suffix}"] = error
+                row[f"rel_error{suffix}"] = error / row["actual_error"] - 1
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def summary(self) -> str:
         d = self.to_json()
         lines = [
@@ -478,13 +507,18 @@ class TaskBacktest(Answer):
         ]
         if d["predictions"]:
             lines += [
-                f"  predictions       {d['predictions']} (fitted tasks x held-out runs)",
+                f"  predictions       {d['predictions']} (fitted tasks x held-out runs; "
+                "fractions, in points)",
                 f"  mean abs. error   {d['mean_abs_error_points']:.2f} points "
                 f"(median {d['median_abs_error_points']:.2f}); {d['coverage']:.0%} inside their "
                 f"{self.interval:.0%} interval",
                 f"  at actual loss    {d['mean_abs_error_points_at_actual_loss']:.2f} points; "
                 f"{d['coverage_at_actual_loss']:.0%} inside",
             ]
+        if d["logprob_predictions"]:
+            lines.append(f"  log-probabilities {d['logprob_predictions']}: mean abs. error "
+                         f"{d['logprob_mean_abs_error_nats']:.3g} nats; "
+                         f"{d['logprob_coverage']:.0%} inside")  # fmt: skip
         lines += [f"  loss law error    {k}: {v:+.2%}" for k, v in d["loss_errors"].items()]
         return "\n".join(lines)
 
@@ -508,7 +542,8 @@ def backtest_tasks(
     rest's ``loss`` and each task's link to the rest's metric, and predict the held-out runs'
     metric through the predicted loss (columns ``predicted``, ``lo``, ``hi``) and, to tell the
     two stages apart, through their actual loss (``*_at_actual_loss``). Errors are in points
-    (percentage points for bounded metrics, nats x 100 for log-probabilities).
+    (percentage points of fractions; for log-probabilities, hundredths of a nat), and the
+    summary's points average the fractions only.
 
     ``metrics``: default every downstream metric of the runs.
 

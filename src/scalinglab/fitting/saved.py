@@ -8,9 +8,10 @@ A saved fit is input like any other: ``predict``, ``plan``, ``density``, ``sched
    UTF-8, JSON nested at most 64 deep, no integer beyond the float range;
 2. the schema (``fit_schema.json``, checked with the ``jsonschema`` package): every key's type,
    finite numbers, value ranges, list lengths;
-3. :func:`check_consistency`, what a schema cannot state: the parameters are the law's and
-   inside its bounds, the bootstrap has one column per parameter and its replicates surround
-   the point estimate, each data range runs from low to high, fixed values are the values.
+3. :func:`check_consistency`, what a schema cannot state: the parameters are the law's, the
+   free ones (and each of their bootstrap replicates) inside its bounds, the bootstrap has one
+   column per parameter and its replicates surround the point estimate, each data range runs
+   from low to high, fixed values are the parameters' values.
 
 The law's formula goes through :class:`~scalinglab.laws.base.Law`'s own limits (the same as a
 formula typed on the command line), in :meth:`FitResult.from_json`. Every failure is one

@@ -60,10 +60,38 @@ def test_logit_probes_and_loss_spikes_are_flagged_when_present():
     assert runs.loc[8e-3, "state"] == "past cliff"
     flags = runs.loc[8e-3, "flags"]
     assert "loss spike at step 750" in flags
-    assert "attention logits grew" in flags and "those at the best lr" in flags
+    assert "attention logits grew" in flags and "peaked at 44x those at the best lr" in flags
     assert runs.loc[4e-3, "state"] == "near cliff" and runs.loc[4e-3, "flags"] == ""
     assert runs.loc[8e-3, "max_attn_logit"] == 2000.0
     assert runs.loc[2e-3, "max_output_logit_growth"] == 1.0
+
+
+PROBES = Path(__file__).resolve().parents[1] / "data" / "ladder" / "lr-probes" / "runs.csv"
+
+
+def test_bundled_probes_sweep_attention_logits_peak_early_past_the_cliff():
+    """The GPU sweep of 1x-8x the ladder's rule with logit probes along training, joined to the
+    first sweep (0.5x-4x the old rule) so every size's optimum lies inside the sweep."""
+    c = lr_cliff([*FILES, str(PROBES)], y="val_loss")
+    runs = c.runs.assign(ratio=(c.runs["lr"] / (24.4 * c.runs["params"] ** -0.575)).round(2))
+    probed = runs[runs["ratio"].isin([1.0, 2.0, 4.0, 8.0]) & runs["max_attn_logit"].notna()]
+    assert len(probed) == 24
+    # every 4x and 8x run is past the cliff with attention logits peaking >= 50x the best run's
+    wild = probed[probed["ratio"] >= 4]
+    assert (wild["state"] == "past cliff").all()
+    assert wild["flags"].str.contains("attention logits peaked at").all()
+    assert (wild["max_attn_logit_peak"] > 2000).all()
+    # ... though they end far lower than their peak: the last value alone would hide 2x runs
+    assert (wild["max_attn_logit"] < wild["max_attn_logit_peak"]).sum() >= 8
+    # the 2x runs of the 0.79M and 3.9M models: attention logits 11x and 21x the best run's
+    # peak in the first quarter of training, their loss 20% and 10% above the best
+    two = probed[probed["ratio"] == 2.0].set_index("params")
+    for n in (787584.0, 3934976.0):
+        assert "attention logits peaked at" in two.loc[n, "flags"]
+        assert two.loc[n, "state"] == "past cliff"
+    assert two.loc[14162304.0, "state"] == "near cliff"
+    assert not c.warnings  # every optimum inside the sweep
+    assert c.trend["n_sizes"] == 6 and c.trend["alpha"] == pytest.approx(0.435, abs=0.01)
 
 
 def test_cliff_refuses_bad_thresholds():

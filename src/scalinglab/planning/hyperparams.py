@@ -238,7 +238,7 @@ class LRCliff(Answer):
     ``runs``: one row per run: ``params``, ``tokens``, ``lr``, ``lr_ratio`` (lr / the size's
     optimum), ``value``, ``excess`` (value / the size's best - 1), ``state`` (``ok``, ``near
     cliff``, ``past cliff``, ``diverged``), ``flags`` (loss spike, growing logits) and, when the
-    table has them, each logit metric's last value and its growth (last / first).
+    table has them, each logit metric's last value, its peak and its growth (peak / first).
     ``sizes``: per size: ``lr_opt``, ``lr_cliff`` (the least swept lr past the cliff; NaN when
     the sweep never reaches it), ``headroom`` (lr_cliff / lr_opt). ``trend``: lr_cliff =
     c * N^-alpha over the sizes with a cliff.
@@ -303,7 +303,7 @@ def lr_cliff(
     size; the trend of ``lr_cliff`` with N says how fast here. A run is also flagged when its
     loss curve rises more than ``tolerance`` above its running minimum (a spike), and, when the
     table holds the logit probes (``max_attn_logit``, ``max_output_logit`` per step), when a
-    logit grows more than ``growth`` times over training or ends ``growth`` times above the
+    logit grows more than ``growth`` times over training or peaks ``growth`` times above the
     size's run at the best lr: attention-logit growth and output-logit divergence precede the
     loss divergence.
 
@@ -342,7 +342,11 @@ def lr_cliff(
         past = above & (failed | (excess > tolerance))
         cliff = float(lr[past].min()) if past.any() else math.nan
         near = above & ~past & (lr * margin >= cliff)
-        at_best = ids[np.nanargmin(np.where(failed, np.inf, value))]
+        # the logits' reference: the best run of the size that has them (tables joined from
+        # sweeps with and without probes have them on some runs only)
+        probed = np.array([run in logits for run in ids])
+        ranked = np.where(failed | ~probed, np.inf, value)
+        at_best = ids[np.argmin(ranked)] if np.isfinite(ranked).any() else ""
         for i in np.argsort(lr):
             flags = [*curves.get(ids[i], []), *_logit_flags(logits, ids[i], at_best, growth)]
             state = ("diverged" if failed[i] else "past cliff" if past[i]
@@ -390,7 +394,11 @@ def _spikes(steps: pd.DataFrame, tolerance: float) -> dict[str, list[str]]:
 
 
 def _logit_probes(table: Any) -> dict[str, dict[str, float]]:
-    """Per run, each logit probe's last value and its growth (last / first logged)."""
+    """Per run, each logit probe's last value, its peak over training and its growth (peak /
+    first logged). The peak, not the last value, because a learning rate past the cliff makes
+    the logits shoot up early and then partly settle: on the ladder's 50M-token LR sweep
+    (``data/ladder/lr-probes``) the attention logits of the 4x and 8x runs peak at 2,000-40,000
+    in the first half of training and end 2-10x lower."""
     out: dict[str, dict[str, float]] = {}
     for metric in LOGIT_METRICS:
         rows = table.df[table.df["metric"] == metric]
@@ -400,8 +408,10 @@ def _logit_probes(table: Any) -> dict[str, dict[str, float]]:
         rows = rows.sort_values("_order", kind="stable")
         for run_id, series in rows.groupby("run_id", sort=False):
             v = np.abs(series["value"].to_numpy(dtype=float))
-            out.setdefault(str(run_id), {})[metric] = float(v[-1])
-            out[str(run_id)][f"{metric}_growth"] = float(v[-1] / v[0]) if v[0] > 0 else math.nan
+            run = out.setdefault(str(run_id), {})
+            run[metric] = float(v[-1])
+            run[f"{metric}_peak"] = float(np.nanmax(v))
+            run[f"{metric}_growth"] = float(np.nanmax(v) / v[0]) if v[0] > 0 else math.nan
     return out
 
 
@@ -416,8 +426,9 @@ def _logit_flags(
         what = "attention logits" if "attn" in metric else "output logits"
         if mine[f"{metric}_growth"] > growth:
             flags.append(f"{what} grew {mine[f'{metric}_growth']:.0f}x in training")
-        if best.get(metric, 0) > 0 and mine[metric] > growth * best[metric]:
-            flags.append(f"{what} {mine[metric] / best[metric]:.0f}x those at the best lr")
+        peak, best_peak = mine[f"{metric}_peak"], best.get(f"{metric}_peak", 0.0)
+        if best_peak > 0 and peak > growth * best_peak:
+            flags.append(f"{what} peaked at {peak / best_peak:.0f}x those at the best lr")
     return flags
 
 

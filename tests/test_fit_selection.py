@@ -166,3 +166,26 @@ def test_cli_fit_law_auto_json_and_bad_candidates(tmp_path, runs):
     bad = runner.invoke(app, ["fit", str(csv), "--law", "chinchilla,nope"])
     assert bad.exit_code == 2
     assert bad.stderr.startswith("error: unknown law 'nope'") and bad.stderr.count("\n") == 1
+
+
+def test_a_candidate_without_a_finite_nested_error_is_excluded_and_said_why(runs, monkeypatch):
+    """When every nested prediction is unusable (a link predicting a held-out run at or below
+    zero gives no log error), the candidate is excluded with a reason instead of weighing NaN
+    scores (which raised IndexError inside the weighing)."""
+    real = selection._worst_per_decade
+    calls = []
+
+    def nan_for_the_first(nested):
+        calls.append(1)
+        return math.nan if len(calls) == 1 else real(nested)
+
+    monkeypatch.setattr(selection, "_worst_per_decade", nan_for_the_first)
+    fit = sl.fit(runs, "chinchilla,chinchilla@least_squares", bootstrap=0)
+    records = {r.label: r for r in fit.selection.candidates}
+    assert records["chinchilla"].excluded == (
+        "its nested extrapolations gave no finite error (a prediction <= 0)"
+    )
+    assert records["chinchilla@least_squares"].weight == 1.0
+    monkeypatch.setattr(selection, "_worst_per_decade", lambda nested: math.nan)
+    with pytest.raises(InputError, match="no candidate law can be used.*no finite error"):
+        sl.fit(runs, "chinchilla,chinchilla@least_squares", bootstrap=0)

@@ -75,3 +75,20 @@ def test_every_law_round_trips_through_its_dict():
         again = Law.from_dict(law.to_dict())
         assert again.to_dict() == law.to_dict()
         assert all(math.isfinite(g) for p in law.parameters for g in p.grid)
+
+
+def test_a_law_without_free_linear_parameters_is_bootstrapped():
+    """No coefficient to check for identification (the check unpacked an empty quantile and
+    raised ValueError); the exponent is recovered with its interval."""
+    import pandas as pd
+
+    import scalinglab as sl
+
+    n = np.geomspace(1e6, 1e9, 12)
+    noise = np.exp(0.01 * np.random.default_rng(0).standard_normal(12))
+    runs = pd.DataFrame({"run_id": [f"r{i}" for i in range(12)], "params": n, "tokens": 20 * n,
+                         "metric": "loss", "value": n**-0.3 * noise})  # fmt: skip
+    fit = sl.fit(runs, "params**-a", bootstrap=30)
+    assert fit.params["a"] == pytest.approx(0.3, abs=0.005)
+    lo, hi = fit.conf_int().loc["a"]
+    assert lo < 0.3 < hi

@@ -401,12 +401,9 @@ def _fit_links(table, m: Metric, pairs, candidates, base, level, bootstrap, seed
             warnings.simplefilter("ignore", RuntimeWarning)
             result = fit(link_table, law, y=m.shortfall_name, bootstrap=bootstrap, seed=seed,
                          influence=False)  # fmt: skip
-    except (InputError, IndexError) as exc:  # too few runs to cross-extrapolate
-        # (IndexError: fitting.selection's weighing fails when every candidate's nested score
-        # is NaN, as when each link's nested fit predicts a held-out run at or past a perfect
-        # score; the links are then compared as if too few runs were there to choose by.)
-        if isinstance(exc, IndexError):
-            exc = InputError("no link extrapolated to the held-out runs inside its range")
+    except InputError as exc:  # too few runs to cross-extrapolate, or no link extrapolated
+        # to the held-out runs inside its range (each nested fit predicting a held-out run at
+        # or past a perfect score): the links are compared as if too few runs were there
         alone = []
         for formula in formulas:
             try:

@@ -59,7 +59,9 @@ def identification_warnings(
     names: list[str], samples: np.ndarray, estimate: np.ndarray
 ) -> list[str]:
     """Parameters whose bootstrap interval is too wide to mean much."""
-    found = []
+    found: list[str] = []
+    if not names:  # a law with no free linear parameter (e.g. every one fixed)
+        return found
     lo, hi = np.nanquantile(samples, [0.025, 0.975], axis=0)
     for name, a, b, v in zip(names, lo, hi, estimate, strict=True):
         if a > 0 and b / a > WEAK_RATIO:

@@ -253,6 +253,11 @@ def _score(
         record.excluded = f"a nested extrapolation failed ({nested.failed[0]})"
         return _Scored(candidate, fit, nested, record)
     record.score = _worst_per_decade(nested)
+    if holdouts and not math.isfinite(record.score):
+        # e.g. a nested fit predicting a held-out run at or below zero: no log error to weigh
+        record.excluded = "its nested extrapolations gave no finite error (a prediction <= 0)"
+        record.score = None
+        return _Scored(candidate, fit, nested, record)
     errors = np.concatenate(nested.errors) if nested.errors else np.array([])
     record.nested_error = float(np.mean(np.abs(np.expm1(errors)))) if errors.size else None
     record.n_points = nested.n_points

@@ -12,6 +12,7 @@ from .options import (
     DEFAULT_STORE,
     BootOpt,
     CalibrateOpt,
+    DeltaOpt,
     FamilyOpt,
     HoldoutOpt,
     JsonOpt,
@@ -43,6 +44,7 @@ def report(
     family: FamilyOpt = None,
     where: WhereOpt = None,
     bootstrap: BootOpt = 200,
+    huber_delta: DeltaOpt = 1e-3,
     calibrate: CalibrateOpt = False,
     holdout: HoldoutOpt = "largest:2",
     flops: Annotated[
@@ -65,14 +67,17 @@ def report(
 ) -> None:
     """Fit, backtest and plan, and write everything into one self-contained HTML page.
 
-    The backtest holds out --holdout (default the 2 largest sizes; 'none' skips it).
+    The backtest holds out --holdout (default the 2 largest sizes; 'none' skips it). Sections
+    appear when the runs have what they need: Precision (a qid fit), Downstream (pass@k
+    metrics), Divergence cliff (an LR sweep).
     """
     from ..analysis import analyse
     from ..fitting.holdout import parse_holdout
     from ..planning.questions import size
     from ..report import render_report
 
-    options = fit_options(y=y, family=family, where=where, bootstrap=bootstrap, calibrate=calibrate)
+    options = fit_options(y=y, family=family, where=where, bootstrap=bootstrap,
+                          huber_delta=huber_delta, calibrate=calibrate)  # fmt: skip
     budgets = [size(c, "flops") for c in flops] if flops else None
     points = parse_points(at) if at else None
     # a backtest these runs cannot make becomes a warning in the report; a bad spec is refused

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .html import human
 from .style import LAW_COLOUR, OKABE_ITO, pyplot, style
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +105,8 @@ def plot_coverage(
     ax: Axes | None = None,
 ) -> Figure:
     """Coverage against samples k (log scale), one colour per model size: the measured pass@k
-    (filled where fitted, open where held out) and each model's law, dashed past ``fit_max_k``.
+    (filled where fitted, open where held out) and each model's law, dashed past ``fit_max_k``;
+    the legend names each size once, smallest first.
 
     ``fits``: run id -> :class:`scalinglab.downstream.CoverageFit`; ``points``: columns
     ``run_id``, ``k``, ``coverage`` and ``params`` (:func:`scalinglab.downstream.coverage_points`).
@@ -115,8 +117,10 @@ def plot_coverage(
         colours = _size_colours(size_of.values())
         top = float(points["k"].max())
         grid = np.geomspace(1, top, 100)
-        for run, fit in fits.items():
-            colour = colours[float(size_of[run])]
+        labelled: set[float] = set()  # one legend entry per size, smallest first
+        for run, fit in sorted(fits.items(), key=lambda item: float(size_of[item[0]])):
+            size = float(size_of[run])
+            colour = colours[size]
             part = points[points["run_id"] == run]
             used = part["k"] <= (fit_max_k or np.inf)
             ax.scatter(part["k"][used], part["coverage"][used], s=14, color=colour, zorder=3)
@@ -125,7 +129,8 @@ def plot_coverage(
             curve = fit.predict(grid)
             inside = grid <= (fit_max_k or np.inf)
             ax.plot(grid[inside], curve["value"][inside], color=colour, lw=1.2,
-                    label=f"{float(size_of[run]):.3g} params")  # fmt: skip
+                    label=None if size in labelled else f"{human(size)} params")  # fmt: skip
+            labelled.add(size)
             ax.plot(grid[~inside], curve["value"][~inside], color=colour, lw=1.2, ls="--")
         ax.set_xscale("log")
         ax.set_xlabel("samples per problem k")

@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..fitting.result import BacktestResult, FitResult
 from ..jsonable import to_jsonable
 from ..runs.files import write_atomic
-from . import figures, paths
+from . import extras, figures, paths
 from . import sections as parts
 from .html import (
     download_link,
@@ -119,7 +119,7 @@ def render_report(
     # -- figures and page ---------------------------------------------------------------------
     sections: list[tuple[str, str, str]] = []
     fig_ids: list[str] = []
-    n_figs = _count_figures(fit_list, bts)
+    n_figs = _count_figures(fit_list, bts) + _count_extra_figures(analysis)
     done = [0]
 
     def add_figure(make: Callable[[], Any], fig_id: str, caption: str) -> str:
@@ -162,6 +162,10 @@ def render_report(
             f'<div class="grid">{"".join(figs)}</div></div>'
         )
     sections.append(("fits", "Fits", "".join(fit_parts)))
+    # the sections shown only when the analysis has something for them (None: left out)
+    precision = extras.precision_section(fit_list, table_all, interval, add_figure)
+    if precision is not None:
+        sections.append(("precision", "Precision", precision))
     sections.append(("isoflop", "IsoFLOP slices and the compute-optimal frontier",
                      parts.allocation_section(fit_list, table_all, budgets, add_figure)))  # fmt: skip
     bt_parts = []
@@ -176,6 +180,12 @@ def render_report(
                         f'<div class="grid">{fig}</div></div>')  # fmt: skip
     sections.append(("backtests", "Backtests", "".join(bt_parts) or
                      '<p class="muted">No backtest was run (give a holdout).</p>'))  # fmt: skip
+    optional = [
+        ("downstream", "Downstream and test-time compute",
+         extras.downstream_section(analysis.downstream, interval, add_figure)),
+        ("cliff", "Divergence cliff", extras.cliff_section(analysis.cliff)),
+    ]  # fmt: skip
+    sections += [(a, t, html) for a, t, html in optional if html is not None]
     all_warnings = analysis.warnings
     if all_warnings:
         sections.append(
@@ -201,6 +211,10 @@ def render_report(
         "data_hash": table_sel.data_hash(),
         "figures": fig_ids,
     }
+    if analysis.downstream is not None:
+        data_doc["downstream"] = analysis.downstream.to_json()
+    if analysis.cliff is not None:
+        data_doc["cliff"] = analysis.cliff.to_json()
     body = "".join(
         f'<section id="{a}"><h2>{esc(t)}</h2>{html}</section>' for a, t, html in sections
     )
@@ -233,6 +247,14 @@ def _count_figures(fits: list[FitResult], bts: list[Any]) -> int:
         n += int(f.samples is not None and len(f.samples) > 0)
     n += sum(b is not None for b in bts)
     return n + 2  # IsoFLOP and frontier
+
+
+def _count_extra_figures(analysis: Analysis) -> int:
+    n = sum(extras.has_bits(f) for f in analysis.fits)
+    if analysis.downstream is not None:
+        n += sum(bool(c.fits) for c in analysis.downstream.coverage)
+        n += len(analysis.downstream.links)
+    return n
 
 
 def _json_text(doc: Any) -> str:

@@ -211,3 +211,19 @@ def test_figures_export_to_png_svg_and_pdf(fit, runs, tmp_path):
     for path in written:
         assert path.read_bytes().startswith(magic[path.suffix])
     assert "training compute C (FLOPs)" in (tmp_path / "fit.svg").read_text()  # text stays text
+
+
+def test_a_fit_without_a_compute_optimal_path_is_refused_in_one_line():
+    """The 4x-lr sweep of the ladder fits chinchilla with beta at 0: no finite optimum, so
+    nothing to draw along the path; the report shows this line instead of a traceback (it
+    crashed in predict on an empty path)."""
+    from pathlib import Path
+
+    from scalinglab.report import figures
+
+    sweep = Path(__file__).resolve().parents[1] / "data" / "ladder" / "lr-sweep-50m" / "runs.csv"
+    fit = sl.fit(sweep, "chinchilla", family="lr-sweep-x4", y="val_loss", bootstrap=0)
+    assert fit.params["beta"] == 0.0
+    for x in ("flops", "params"):
+        with pytest.raises(InputError, match="has no compute-optimal path to draw"):
+            figures.plot_fit(fit, x=x)

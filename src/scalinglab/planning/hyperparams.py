@@ -410,8 +410,11 @@ def _logit_probes(table: Any) -> dict[str, dict[str, float]]:
             v = np.abs(series["value"].to_numpy(dtype=float))
             run = out.setdefault(str(run_id), {})
             run[metric] = float(v[-1])
-            run[f"{metric}_peak"] = float(np.nanmax(v))
-            run[f"{metric}_growth"] = float(np.nanmax(v) / v[0]) if v[0] > 0 else math.nan
+            # an overflowed probe (inf) or a missing one (NaN) must not print numpy warnings
+            peak = float(np.max(v, initial=-math.inf, where=~np.isnan(v)))
+            run[f"{metric}_peak"] = peak if peak >= 0 else math.nan
+            with np.errstate(invalid="ignore", divide="ignore"):
+                run[f"{metric}_growth"] = float(peak / v[0]) if v[0] > 0 else math.nan
     return out
 
 

@@ -127,14 +127,24 @@ def _law_path(
     if law.variables == (x,):
         return pd.DataFrame({x: np.geomspace(lo, hi, n)}), ""
     if paths.has_allocation(law) and x in ("flops", "params", "tokens"):
+        # A fit with an exponent at 0 (data that do not improve with N or D) has no finite
+        # optimum: nothing to draw, which the report says in place of the figure.
+        nothing = InputError(
+            f"law {law.name!r} has no compute-optimal path to draw with these parameters "
+            f"({', '.join(f'{k}={v:.3g}' for k, v in fit.params.items())})"
+        )
         if x == "flops":
             budgets = np.geomspace(lo, hi, n)
         else:  # budgets whose optimal N (or D) spans [lo, hi]
             wide = paths.optimal_allocation(law, fit.params, np.geomspace(1e10, 1e32, 120))
-            wide = wide[np.isfinite(wide[x])]
+            wide = wide[np.isfinite(wide[x]) & np.isfinite(wide["flops"])]
+            if len(wide) < 2:
+                raise nothing
             logc = np.interp(np.log([lo, hi]), np.log(wide[x]), np.log(wide["flops"]))
             budgets = np.geomspace(*np.exp(logc), n)
         path = paths.optimal_allocation(law, fit.params, budgets).dropna()
+        if path.empty:
+            raise nothing
         return path, "compute-optimal"
     if x not in law.variables:
         raise InputError(

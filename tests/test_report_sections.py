@@ -73,6 +73,21 @@ def test_cli_report_takes_huber_delta_and_draws_the_qid_figure(tmp_path, quick_f
     assert '<section id="precision">' in out.read_text()
 
 
+def test_a_family_too_small_to_fit_is_left_out_of_a_report_of_several(quick_figures):
+    """The ladder's schedule variants are one run each (three QiD points for four parameters):
+    a report of every family fits the main ladder and says which families it left out."""
+    analysis = analyse(qid_table(), "qid", y="qid", huber_delta=0.01, **QUICK)
+    assert [f.options.family for f in analysis.fits] == ["gpu-ladder"]
+    left_out = [w for w in analysis.warnings if "not fitted" in w]
+    assert left_out == [
+        f"qid [gpu-ladder-{s}] not fitted: runs.csv: too few points for law 'qid': 3 point(s) "
+        "for 4 free parameters (need at least 5)"
+        for s in ("constant", "wsd")
+    ]
+    with pytest.raises(sl.InputError, match="too few points for law 'qid'"):
+        analyse(qid_table(), "qid", y="qid", family="gpu-ladder-wsd", **QUICK)
+
+
 def test_downstream_section_on_the_ladder_eval_runs(quick_figures):
     analysis = analyse(LADDER / "eval" / "runs.csv", "chinchilla", y="val_loss",
                        family="gpu-ladder", **QUICK)  # fmt: skip

@@ -238,10 +238,22 @@ def analyse(
         bts: list[BacktestResult | None] = []
         law_list = [laws] if isinstance(laws, str) else list(laws)
         jobs = [(law, fam) for law in law_list for fam in _families(selected, opts.family)]
+        skipped: list[InputError] = []
         for k, (law, fam) in enumerate(jobs, start=1):
             label = f"fit {k}/{len(jobs)} {law}" + (f" [{fam}]" if fam else "")
             per_family = opts.replace(family=fam)
-            fit_list.append(fit_law(runs_all, law, per_family, progress=_stage(progress, label)))
+            try:
+                fit_list.append(
+                    fit_law(runs_all, law, per_family, progress=_stage(progress, label))
+                )
+            except InputError as exc:
+                # one family the law cannot be fitted to (too few runs, say) is left out of a
+                # report of several, and said so; with nothing fitted the first reason stands
+                if len(jobs) == 1:
+                    raise
+                skipped.append(exc)
+                warnings.append(f"{law}{f' [{fam}]' if fam else ''} not fitted: {exc}")
+                continue
             bts.append(None)
             if holdout:
                 try:
@@ -251,6 +263,8 @@ def analyse(
                     warnings.append(
                         f"backtest of {law}{f' [{fam}]' if fam else ''} not possible: {exc}"
                     )
+        if not fit_list:
+            raise skipped[0]
     else:
         fit_list = list(fits)
         bts = list(backtests) if backtests is not None else [None] * len(fit_list)

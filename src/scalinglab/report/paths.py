@@ -118,9 +118,9 @@ def isoflop_minima(
     slices = isoflop_slices(obs, tolerance=tolerance)
     rows = []
     for budget, part in obs.groupby(slices):
-        if len(part) < min_points:
-            continue
         u = np.log10(part["params"].to_numpy(dtype=float))
+        if len(part) < min_points or np.unique(u).size < 3:  # a parabola needs three sizes
+            continue
         a, b, c = np.polyfit(u, part["value"].to_numpy(dtype=float), 2)
         if a <= 0:
             continue

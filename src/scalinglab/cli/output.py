@@ -140,7 +140,6 @@ def check_output(path: Path | None, *, option: str = "output") -> None:
 def write_json(path: Path, doc: Any) -> None:
     """Save ``doc`` at ``path`` as strict JSON (NaN and infinities as null), atomically."""
     from ..jsonable import to_jsonable
-
     from ..runs.files import write_atomic  # here: scalinglab.runs imports pandas (--help must not)
 
     write_atomic(path, json.dumps(to_jsonable(doc), indent=1))

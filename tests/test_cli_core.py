@@ -85,6 +85,12 @@ def test_laws_json_lists_every_law_with_formula_and_reference():
             "error: --bound alpha=2:1: expected lo:hi with lo < hi",
         ),
         (
+            ["fit", "{runs}", "--bound", "E=-10:-5", "--bootstrap", "0"],
+            "error: runs.csv: law 'chinchilla' has no finite fit to these runs inside its bounds "
+            "(every start predicts a value <= 0 or non-finite somewhere); check the bounds and "
+            "fixed values",
+        ),
+        (
             ["fit", "{runs}", "--law", "chinchila"],
             "error: unknown law 'chinchila' (known: chinchilla, kaplan_n, kaplan_d, kaplan_nd, kaplan_ns, farseer, data_constrained, parscale, nmt_bivariate, step_law, step_law_batch, qid, overtrain, power, power_floor, henighan, hestness, bnsl, lr_annealing; or type a formula)",
         ),

@@ -482,7 +482,8 @@ def levenberg_marquardt(
         F_trial = problem.objective(trial, wt)
         F_old = F[todo]
         accept = F_trial < F_old
-        improvement = np.where(accept, F_old - F_trial, 0.0)
+        with np.errstate(invalid="ignore"):  # inf - inf where no start has a finite objective
+            improvement = np.where(accept, F_old - F_trial, 0.0)
         u[todo[accept]] = trial[accept]
         F[todo[accept]] = F_trial[accept]
         lam[todo] = np.where(accept, lam[todo] / 3.0, lam[todo] * 4.0)

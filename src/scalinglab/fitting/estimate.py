@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 from ..laws.base import Law
 from ..runs import RunTable
 from . import diagnostics
@@ -61,6 +62,12 @@ def estimate(
     run_ids = list(pd.unique(obs["run_id"].astype(str)))
 
     best, n_grid = best_fit(problem, n_starts=opts.n_starts, seed=opts.seed)
+    if not np.isfinite(best.objective[0]):  # e.g. bounds under which the law is never > 0
+        raise InputError(
+            f"law {law.name!r} has no finite fit to these runs inside its bounds (every start "
+            "predicts a value <= 0 or non-finite somewhere); check the bounds and fixed values",
+            file=table.source,
+        )
     u_hat = best.u
     natural = problem.natural(u_hat)[0]
     t_fit = time.perf_counter() - t0

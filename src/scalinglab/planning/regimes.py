@@ -231,7 +231,9 @@ def regimes(
         warnings.append(
             f"{len(np.unique(values))} distinct {x} values grouped into {max_points} log-spaced bins"
         )
-    best = obs.loc[obs.assign(_key=key).groupby("_key", sort=True)["value"].idxmin()].sort_values(x)
+    # grouped by the key array itself: assigning it as a column would copy a frame of many
+    # extra columns (pandas warns of fragmentation beyond 100)
+    best = obs.loc[obs["value"].groupby(np.asarray(key), sort=True).idxmin()].sort_values(x)
     if len(best) < 4:
         raise InputError(
             f"regimes need 4 or more distinct values of {x} (got {len(best)})", file=table.source

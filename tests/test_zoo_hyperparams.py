@@ -163,3 +163,22 @@ def test_lr_sweep_vertex_stays_local_next_to_a_divergence_cliff():
     assert row["method"] == "parabola"
     assert 0.765 < row["loss_opt"] <= min(losses)  # not below every measured loss by 4.6%
     assert lrs[0] < row["lr_opt"] < lrs[2]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d, "is a directory, not a regular file"),
+        (lambda d: (d / "b.json").write_bytes(b"\xff\xfe") and d / "b.json",
+         "row 1: not UTF-8 text: byte 0xff cannot be decoded"),
+        (lambda d: (d / "l.json").write_text("[1]") and d / "l.json",
+         "not an LR-sweep JSON: no 'per_size'"),
+        (lambda d: d / "missing.json", "no such file or directory"),
+    ],
+)  # fmt: skip
+def test_sweep_fit_files_are_read_through_the_guarded_open(tmp_path, make, message):
+    path = make(tmp_path)
+    args = ["hparams", "--params", "1e8", "--tokens", "2e9", "--sweep-fit", str(path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {path}: {message}"

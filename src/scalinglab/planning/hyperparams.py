@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,15 +74,11 @@ class LRSweep(Answer):
         """Reload :meth:`to_json` output (a dict or a JSON file, e.g. ``lr-sweep --json`` output)."""
         if isinstance(source, dict):
             doc = source
-        else:
-            path = Path(source)
-            if not path.exists():
-                raise InputError("no such LR-sweep file", file=str(source))
-            try:
-                doc = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not an LR-sweep JSON ({exc.msg})", file=str(source)) from None
-        if "per_size" not in doc:
+        else:  # the guarded open: a regular UTF-8 file of bounded size, strict JSON
+            from ..runs.files import load_json
+
+            doc = load_json(source)
+        if not isinstance(doc, dict) or "per_size" not in doc:
             raise InputError(
                 "not an LR-sweep JSON: no 'per_size'",
                 file=None if isinstance(source, dict) else str(source),

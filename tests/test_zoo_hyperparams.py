@@ -170,7 +170,7 @@ def test_lr_sweep_vertex_stays_local_next_to_a_divergence_cliff():
     [
         (lambda d: d, "is a directory, not a regular file"),
         (lambda d: (d / "b.json").write_bytes(b"\xff\xfe") and d / "b.json",
-         "row 1: not UTF-8 text: byte 0xff cannot be decoded"),
+         "row 1: not UTF-8 text: byte 0xff cannot be decoded (save the file as UTF-8)"),
         (lambda d: (d / "l.json").write_text("[1]") and d / "l.json",
          "not an LR-sweep JSON: no 'per_size'"),
         (lambda d: d / "missing.json", "no such file or directory"),

@@ -143,3 +143,38 @@ def test_cli_snr_and_decide(shared_data):
     assert json.loads(out.stdout)["winner"] == "gpu-ladder-wsd"
     one = runner.invoke(app, ["decide", LADDER, "-f", "gpu-ladder", "--y", "val_loss"])
     assert one.exit_code == 2 and "--family" in one.stderr
+
+
+def test_cli_compare_fit_and_backtest_read_replicates(tmp_path):
+    """--replicates on the command line: the seed-0 runs are the table, seeds 1-2 another file
+    (a re-training); compare then reports P(best) with seed noise and the seeds a call needs,
+    fit and backtest weight by the noise."""
+    runs = _two_families()
+    main, reps = tmp_path / "runs.csv", tmp_path / "seeds.csv"
+    runs[runs["seed"] == 0].to_csv(main, index=False)
+    runs[runs["seed"] > 0].to_csv(reps, index=False)
+    cli = CliRunner()
+    args = ["compare", str(main), "-f", "a", "-f", "b", "--flops", "1e19", "-b", "40"]
+    plain = json.loads(cli.invoke(app, [*args, "--json"]).stdout)
+    assert "seed_noise" not in plain
+    noisy = cli.invoke(app, [*args, "-r", str(reps), "--json"])
+    assert noisy.exit_code == 0, noisy.output
+    extra = json.loads(noisy.stdout)["seed_noise"]
+    assert set(extra["seed_sd"]) == {"a", "b"} and extra["confidence"] == 0.95
+    text = cli.invoke(app, [*args, "-r", str(reps), "--confidence", "0.9"])
+    assert "with seed noise: P(best) above; from the laws alone a " in text.stdout
+    assert (
+        "a call at 90% needs" in text.stdout
+        or "no number of seeds makes the call at 90%" in text.stdout
+    )
+    fit = cli.invoke(app, ["fit", str(main), "-f", "a", "-b", "20", "--weighting", "noise",
+                           "-r", str(reps), "--json"])  # fmt: skip
+    assert fit.exit_code == 0, fit.output
+    doc = json.loads(fit.stdout)
+    assert doc["options"]["weighting"] == "noise" and doc["noise"] is not None
+    bad = cli.invoke(app, ["backtest", str(main), "-f", "a", "--weighting", "noise", "-b", "0"])
+    assert bad.exit_code == 2 and bad.stderr.strip() == (
+        "error: --weighting noise needs replicates: no point of metric 'loss' has two differing "
+        "replicates (runs differing only in seed, in the table or in --replicates): the noise "
+        "of these runs is unknown"
+    )

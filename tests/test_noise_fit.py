@@ -139,7 +139,10 @@ def test_prediction_interval_uses_the_noise_at_the_point(rerun):
 
 
 def test_noise_weighting_without_replicates_is_one_line():
-    with pytest.raises(InputError, match="no point has two differing replicates"):
+    with pytest.raises(
+        InputError,
+        match="noise needs replicates: no point of metric .val_loss. has two differing replicates",
+    ):
         sl.fit(LADDER, "chinchilla", family="gpu-ladder", y="val_loss", bootstrap=0,
                weighting="noise")  # fmt: skip
 

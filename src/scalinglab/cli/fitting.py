@@ -21,10 +21,12 @@ from .options import (
     IntervalOpt,
     JsonOpt,
     LawOpt,
+    ReplicatesOpt,
     RunsArg,
     SeedOpt,
     SkipOpt,
     StoreOpt,
+    WeightingOpt,
     WhereOpt,
     YOpt,
     fit_options,
@@ -52,6 +54,8 @@ def fit(
     huber_delta: DeltaOpt = 1e-3,
     skip_fraction: SkipOpt = 0.1,
     calibrate: CalibrateOpt = False,
+    weighting: WeightingOpt = "none",
+    replicates: ReplicatesOpt = None,
     seed: SeedOpt = 0,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Save the fit as JSON here.")
@@ -74,6 +78,7 @@ def fit(
     options = fit_options(
         y=y, family=family, where=where, fix=fix, bound=bound, bootstrap=bootstrap,
         huber_delta=huber_delta, skip_fraction=skip_fraction, seed=seed, calibrate=calibrate,
+        weighting=weighting, replicates=tuple(str(p) for p in replicates or ()),
     )  # fmt: skip
     # Where the fit goes is checked before it is computed, not after.
     check_output(output)
@@ -161,6 +166,8 @@ def backtest(
     interval: IntervalOpt = 0.9,
     calibrate: CalibrateOpt = False,
     huber_delta: DeltaOpt = 1e-3,
+    weighting: WeightingOpt = "none",
+    replicates: ReplicatesOpt = None,
     seed: SeedOpt = 0,
     store: StoreOpt = DEFAULT_STORE,
     as_json: JsonOpt = False,
@@ -169,7 +176,9 @@ def backtest(
     from ..fitting.backtest import backtest as run_backtest
 
     options = fit_options(y=y, family=family, where=where, fix=fix, bootstrap=bootstrap,
-                          seed=seed, calibrate=calibrate, huber_delta=huber_delta)  # fmt: skip
+                          seed=seed, calibrate=calibrate, huber_delta=huber_delta,
+                          weighting=weighting,
+                          replicates=tuple(str(p) for p in replicates or ()))  # fmt: skip
     table = load_runs(runs, store)
     with progress_bar(not as_json) as update:
         result = run_backtest(

@@ -14,6 +14,7 @@ from .options import (
     BootOpt,
     FamilyOpt,
     JsonOpt,
+    ReplicatesOpt,
     RunFilesArg,
     SeedOpt,
     WhereOpt,
@@ -27,15 +28,6 @@ from .output import command, emit_json, print_frame, say, warn
 
 app = typer.Typer()
 
-ReplicatesOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--replicates",
-        "-r",
-        help="A run table holding replicates of these runs: the same spec trained again, or "
-        "more seeds (repeatable).",
-    ),
-]
 ByOpt = Annotated[
     list[str] | None,
     typer.Option(

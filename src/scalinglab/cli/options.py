@@ -69,6 +69,23 @@ SkipOpt = Annotated[
     float, typer.Option("--skip-fraction", help="Share of each curve's first steps to drop.")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (bootstrap, grid sampling).")]
+ReplicatesOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--replicates",
+        "-r",
+        help="A run table holding replicates of these runs: the same spec trained again, or "
+        "more seeds (repeatable).",
+    ),
+]
+WeightingOpt = Annotated[
+    str,
+    typer.Option(
+        "--weighting",
+        help="none, compute (1/10 to 1 by compute) or noise (by replicate noise, with "
+        "--replicates or seeds in the table).",
+    ),
+]
 CalibrateOpt = Annotated[
     bool,
     typer.Option(

@@ -17,6 +17,7 @@ from .options import (
     IntervalOpt,
     JsonOpt,
     LawOpt,
+    ReplicatesOpt,
     SeedOpt,
     WhereOpt,
     YOpt,
@@ -211,6 +212,16 @@ def compare(
     flops_model: FlopsModelOpt = "6*params*tokens",
     bootstrap: BootOpt = 200,
     interval: IntervalOpt = 0.9,
+    replicates: ReplicatesOpt = None,
+    confidence: Annotated[
+        float,
+        typer.Option(
+            "--confidence",
+            min=0.5,
+            max=0.999,
+            help="With --replicates: the seeds or budget a call at this confidence needs.",
+        ),
+    ] = 0.95,
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -222,14 +233,15 @@ def compare(
     if throughput:
         rates = {name: size(value, "throughput")
                  for name, value in parse_assignments(throughput, "--throughput").items()}  # fmt: skip
-    options = fit_options(y=y, where=where, bootstrap=bootstrap, seed=seed)
+    options = fit_options(y=y, where=where, bootstrap=bootstrap, seed=seed,
+                          replicates=tuple(str(p) for p in replicates or ()))  # fmt: skip
     budget, scale_hours, search_range = size(flops, "flops"), size(hours, "hours"), _range(search)
     table = read_files(runs)
     with progress_bar(not as_json) as update:
         result = run_compare(
             table, list(family), law, options, flops=budget, hours=scale_hours, throughput=rates,
             shared_exponents=shared_exponents, flops_model=flops_model, search_range=search_range,
-            interval=interval, progress=update,
+            interval=interval, confidence=confidence, progress=update,
         )  # fmt: skip
     doc = result.to_json()
     if as_json:
@@ -264,4 +276,17 @@ def compare(
                     f"{c['winner_below']} wins below, {c['winner_above']} above "
                     f"(crossover in {c['p_crossover']:.0%} of replicates)"
                 )
+    noise = doc.get("seed_noise")
+    if noise:  # the laws alone vs one run's seed noise added (--replicates)
+        law_only = ", ".join(f"{k} {v:.0%}" for k, v in noise.get("p_best_law", {}).items())
+        say(f"with seed noise: P(best) above; from the laws alone {law_only}")
+        seeds = noise.get("seeds_needed")
+        level = f"{noise.get('confidence', confidence):.0%}"
+        say(f"a call at {level} needs {seeds} seed(s) per run" if seeds
+            else f"no number of seeds makes the call at {level}")  # fmt: skip
+        budget_needed = noise.get("budget_for_confidence")
+        if budget_needed:
+            unit = "FLOPs" if doc["unit"] == "flops" else "accelerator-hours"
+            say(f"one run per family makes the call at {level} from {budget_needed:.3g} {unit} "
+                f"({noise.get('winner_there')} wins there)")  # fmt: skip
     warn(doc.get("warnings", []))

@@ -567,11 +567,13 @@ def with_replicate_noise(
     metric = obs.attrs.get("metric")
     noise = replicate_noise(table, list(replicates), y=metric)
     if noise.model is None:
-        raise InputError(
-            f"{metric}: no point has two differing replicates (runs differing only in seed, in "
-            "the table or in `replicates`): the noise of these runs is unknown",
-            option="replicates" if replicates else "weighting",
+        why = (
+            f"no point of metric {metric!r} has two differing replicates (runs differing only "
+            "in seed, in the table or in `replicates`): the noise of these runs is unknown"
         )
+        if replicates:
+            raise InputError(f"given, but {why}", option="replicates")
+        raise InputError(f"noise needs replicates: {why}", option="weighting")
     var = noise.run_variance(obs["family"], obs["run_id"])
     var = np.where(np.isfinite(var) & (var > 0), var, np.nanmax(var))
     w = 1.0 / var

@@ -4,8 +4,8 @@
 also its number of breaks); a string that is not a law name is read as a formula whose names
 are matched to the data's columns. The laws live in their own modules: ``pretraining``
 (henighan, hestness, bnsl, farseer, data_constrained, parscale, nmt_bivariate), ``kaplan``
-(kaplan_ns), ``schedules`` (lr_annealing), ``hyperparams`` (step_law, step_law_batch) and the
-planning stage's ``overtrain``.
+(kaplan_ns), ``schedules`` (lr_annealing), ``hyperparams`` (step_law, step_law_batch),
+``vocabulary`` (vocabulary) and the planning stage's ``overtrain``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from .pretraining import (
     hestness,
 )
 from .schedules import ANNEALING_MOMENTUM, lr_annealing
+from .vocabulary import VOCABULARY
 
 _EXPONENTS = tuple(np.round(np.linspace(0.05, 1.5, 16), 4))
 
@@ -113,7 +114,7 @@ FIXED_LAWS: dict[str, Law] = {
     law.name: law
     for law in (
         CHINCHILLA, KAPLAN_N, KAPLAN_D, KAPLAN_ND, KAPLAN_NS, FARSEER, DATA_CONSTRAINED,
-        PARSCALE, NMT_BIVARIATE, STEP_LAW, STEP_LAW_BATCH, QID,
+        PARSCALE, NMT_BIVARIATE, STEP_LAW, STEP_LAW_BATCH, QID, VOCABULARY,
     )
 }  # fmt: skip
 LAW_TEMPLATES: dict[str, tuple[Callable[[str], Law], str]] = {

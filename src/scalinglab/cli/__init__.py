@@ -2,8 +2,9 @@
 
 One module per group of commands, named for what they do: ``fitting`` (fit, predict,
 backtest, laws), ``planning`` (plan, isoflop, compare), ``questions`` (the law zoo's own
-questions: lr-sweep, hparams, density, regimes, schedule, steps-to-loss), ``store`` (init,
-import, runs, fits), ``report`` (report, demo) and ``ladder`` (the ``ladder`` sub-command).
+questions: lr-sweep, hparams, density, regimes, schedule, steps-to-loss), ``sizing`` (vocab,
+knowledge: the literature's sizing rules), ``store`` (init, import, runs, fits), ``report``
+(report, demo) and ``ladder`` (the ``ladder`` sub-command).
 Options are declared once in :mod:`.options`; everything printed goes through :mod:`.output`.
 Heavy libraries (pandas, scipy, matplotlib, duckdb, torch) are imported inside commands, so
 ``scalinglab --help`` stays quick.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import typer
 
-from . import downstream, fitting, ladder, noise, planning, quant, questions, report, store
+from . import downstream, fitting, ladder, noise, planning, quant, questions, report, sizing, store
 from .output import OneLineErrors
 
 app = typer.Typer(
@@ -27,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrors,
 )
-for group in (fitting, planning, questions, store, report, quant, noise, downstream):
+for group in (fitting, planning, questions, store, report, quant, noise, downstream, sizing):
     app.add_typer(group.app)
 app.add_typer(ladder.app, name="ladder", help="Train ladders of small GPTs to make your own data.")
 

@@ -209,7 +209,7 @@ def laws(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json({"laws": [law.to_dict() for law in found]})
         return
-    rows = [(law.name, law.formula, ", ".join(p.name for p in law.parameters if p.linear),
+    rows = [(law.name, law.display_formula(), ", ".join(p.name for p in law.parameters if p.linear),
              law.reference) for law in found]  # fmt: skip
     print_rows("scalinglab laws (or pass any formula to --law)",
                ("name", "formula", "linear", "reference"), rows,

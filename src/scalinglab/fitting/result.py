@@ -260,7 +260,7 @@ class FitResult(Answer):
         law_line = (
             f"law        {self.law.name}: log {self.y} = the weighted mean of their logs"
             if members
-            else f"law        {self.law.name}: {self.y} = {self.law.formula}"
+            else f"law        {self.law.name}: {self.y} = {self.law.display_formula()}"
         )
         lines = [
             law_line,

@@ -189,6 +189,20 @@ class Law:
     def parameter_names(self) -> list[str]:
         return [p.name for p in self.parameters]
 
+    def display_formula(self, limit: int = 400) -> str:
+        """The formula for text output, cut in the middle past ``limit`` characters (the
+        ``data_filtering`` law unrolls a sum over 40 repetitions into 2,800 characters).
+
+        Example:
+            >>> Law.from_formula("E + A*params**-alpha", variables=["params"]).display_formula()
+            'E + A*params**-alpha'
+        """
+        text = self.formula
+        if len(text) <= limit:
+            return text
+        half = max(limit // 2 - 30, 10)
+        return f"{text[:half]} ... {text[-half:]} ({len(text):,} characters)"
+
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
             if p.name == name:

@@ -3,7 +3,8 @@
 One module per group of commands, named for what they do: ``fitting`` (fit, predict,
 backtest, laws), ``planning`` (plan, isoflop, compare), ``questions`` (the law zoo's own
 questions: lr-sweep, hparams, density, regimes, schedule, steps-to-loss), ``sizing`` (vocab,
-knowledge: the literature's sizing rules), ``store`` (init, import, runs, fits), ``report``
+knowledge: the literature's sizing rules), ``data`` (epochs, best-pool, curve-form), ``rl``
+(rl-asymptote, rl-compare), ``store`` (init, import, runs, fits), ``report``
 (report, demo) and ``ladder`` (the ``ladder`` sub-command).
 Options are declared once in :mod:`.options`; everything printed goes through :mod:`.output`.
 Heavy libraries (pandas, scipy, matplotlib, duckdb, torch) are imported inside commands, so
@@ -17,7 +18,20 @@ from __future__ import annotations
 
 import typer
 
-from . import downstream, fitting, ladder, noise, planning, quant, questions, report, sizing, store
+from . import (
+    data,
+    downstream,
+    fitting,
+    ladder,
+    noise,
+    planning,
+    quant,
+    questions,
+    report,
+    rl,
+    sizing,
+    store,
+)
 from .output import OneLineErrors
 
 app = typer.Typer(
@@ -28,7 +42,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrors,
 )
-for group in (fitting, planning, questions, store, report, quant, noise, downstream, sizing):
+for group in (
+    fitting,
+    planning,
+    questions,
+    store,
+    report,
+    quant,
+    noise,
+    downstream,
+    sizing,
+    data,
+    rl,
+):
     app.add_typer(group.app)
 app.add_typer(ladder.app, name="ladder", help="Train ladders of small GPTs to make your own data.")
 

@@ -10,7 +10,7 @@
   scaling via data pruning* (arXiv:2206.14486): with a good pruning metric, error can fall
   exponentially in the (pruned) dataset size rather than as a power law. Beside
   ``power_floor:X`` it answers "which holds on my data"
-  (:func:`scalinglab.planning.curves.curve_form`).
+  (:func:`scalinglab.planning.data_curves.curve_form`).
 * :data:`MUENNIGHOFF_FIT` — the full parametric fit of Muennighoff et al. 2023's
   ``data_constrained`` law, for :func:`scalinglab.planning.repetition.repetition_epochs`.
 

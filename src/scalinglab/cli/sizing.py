@@ -99,9 +99,10 @@ def knowledge(
     if as_json:
         emit_json(doc)
         return
+    ratio = doc["bits_per_param"]
     say(
         f"{doc['params']:.4g} parameters store {doc['knowledge_bits']:.4g} bits of knowledge at "
-        f"{doc['bits_per_param']:g} bits/param ({doc['source']}; {doc['reference']})"
+        f"{ratio:g} bit{'' if ratio == 1 else 's'}/param ({doc['source']}; {doc['reference']})"
     )
     for note in doc["notes"]:
         say(f"note: {note}")

@@ -5,8 +5,9 @@ also its number of breaks); a string that is not a law name is read as a formula
 are matched to the data's columns. The laws live in their own modules: ``pretraining``
 (henighan, hestness, bnsl, farseer, data_constrained, parscale, nmt_bivariate), ``kaplan``
 (kaplan_ns), ``schedules`` (lr_annealing), ``hyperparams`` (step_law, step_law_batch),
-``vocabulary`` (vocabulary), ``data`` (data_filtering, exponential), ``rl`` (scalerl) and the
-planning stage's ``overtrain``.
+``vocabulary`` (vocabulary), ``data`` (data_filtering, exponential), ``rl`` (scalerl),
+``architecture`` (moe_leverage, sparse_pretraining, sparsing_relu, sparsing_silu), ``curves``
+(m4) and the planning stage's ``overtrain``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..expr import Expression
+from .architecture import MOE_LEVERAGE, SPARSE_PRETRAINING, SPARSING_RELU, SPARSING_SILU
 from .base import Law
+from .curves import m4
 from .data import DATA_FILTERING, exponential
 from .hyperparams import STEP_LAW, STEP_LAW_BATCH
 from .kaplan import KAPLAN_NS
@@ -119,6 +122,7 @@ FIXED_LAWS: dict[str, Law] = {
         CHINCHILLA, KAPLAN_N, KAPLAN_D, KAPLAN_ND, KAPLAN_NS, FARSEER, DATA_CONSTRAINED,
         PARSCALE, NMT_BIVARIATE, STEP_LAW, STEP_LAW_BATCH, QID, VOCABULARY,
         DATA_FILTERING,
+        MOE_LEVERAGE, SPARSE_PRETRAINING, SPARSING_RELU, SPARSING_SILU,
     )
 }  # fmt: skip
 LAW_TEMPLATES: dict[str, tuple[Callable[[str], Law], str]] = {
@@ -134,6 +138,8 @@ LAW_TEMPLATES: dict[str, tuple[Callable[[str], Law], str]] = {
     "scalerl": (scalerl, "gpu_hours"),
     # Sorscher et al. 2022's exponential data curve (beside power_floor:X)
     "exponential": (exponential, "tokens"),
+    # Alabdulmohsin et al. 2022's M4 learning curve, implicit in the loss
+    "m4": (m4, "tokens"),
 }
 
 

@@ -127,7 +127,7 @@ def compare_rl_recipes(
     level = check_level(interval)
     margin = float(margin)
     if not (math.isfinite(margin) and margin >= 0):
-        raise InputError(f"margin must be a number >= 0, got {margin:g}", option="margin")
+        raise InputError(f"must be a number >= 0, got {margin:g}", option="margin")
     if isinstance(runs_or_fits, Mapping):
         fits = dict(runs_or_fits)
         if len(fits) < 2:

@@ -113,7 +113,7 @@ def rl_asymptote(fit: FitResult, *, fraction: float = 0.9, interval: float = 0.9
     fraction = float(fraction)
     if not 0.0 < fraction < 1.0:
         raise InputError(
-            f"fraction must be a share of the gain in (0, 1), got {fraction:g}", option="fraction"
+            f"must be a share of the gain in (0, 1), got {fraction:g}", option="fraction"
         )
     sets, variable = scalerl_sets(fit, "the RL asymptote")
     v = {k: sets.values[k][:, 0] for k in SCALERL_PARAMETERS}

@@ -4,7 +4,8 @@ One module per group of commands, named for what they do: ``fitting`` (fit, pred
 backtest, laws), ``planning`` (plan, isoflop, compare), ``questions`` (the law zoo's own
 questions: lr-sweep, hparams, density, regimes, schedule, steps-to-loss), ``sizing`` (vocab,
 knowledge: the literature's sizing rules), ``data`` (epochs, best-pool, curve-form), ``rl``
-(rl-asymptote, rl-compare), ``store`` (init, import, runs, fits), ``report``
+(rl-asymptote, rl-compare), ``architecture`` (moe-leverage, sparsity-tokens, avg-params),
+``store`` (init, import, runs, fits), ``report``
 (report, demo) and ``ladder`` (the ``ladder`` sub-command).
 Options are declared once in :mod:`.options`; everything printed goes through :mod:`.output`.
 Heavy libraries (pandas, scipy, matplotlib, duckdb, torch) are imported inside commands, so
@@ -19,6 +20,7 @@ from __future__ import annotations
 import typer
 
 from . import (
+    architecture,
     data,
     downstream,
     fitting,
@@ -54,6 +56,7 @@ for group in (
     sizing,
     data,
     rl,
+    architecture,
 ):
     app.add_typer(group.app)
 app.add_typer(ladder.app, name="ladder", help="Train ladders of small GPTs to make your own data.")

@@ -461,8 +461,9 @@ def levenberg_marquardt(
         jac = np.where(bad[..., None], 0.0, jac)
         omega = np.minimum(1.0, problem.delta / np.maximum(np.abs(r), 1e-300))
         wo = problem.observation_weights(wt) * omega * problem.loss_factor(r)
-        grad = np.einsum("sn,sn,snk->sk", wo, r, jac)
-        hess = np.matmul(np.swapaxes(jac * wo[..., None], 1, 2), jac)
+        with np.errstate(over="ignore", invalid="ignore"):  # a run-off start: see below
+            grad = np.einsum("sn,sn,snk->sk", wo, r, jac)
+            hess = np.matmul(np.swapaxes(jac * wo[..., None], 1, 2), jac)
         # Parameters at a bound whose gradient pushes outward stay there this step.
         at_lower = (ut <= space.lower) & (grad > 0)
         at_upper = (ut >= space.upper) & (grad < 0)
@@ -470,8 +471,12 @@ def levenberg_marquardt(
         grad = np.where(pinned, 0.0, grad)
         keep = ~pinned
         hess = hess * keep[:, :, None] * keep[:, None, :] + eye * pinned[:, :, None]
-        diag = np.maximum(np.einsum("skk->sk", hess), 1e-30)
-        system = hess + lam[todo, None, None] * diag[:, :, None] * eye
+        with np.errstate(over="ignore", invalid="ignore"):
+            diag = np.maximum(np.einsum("skk->sk", hess), 1e-30)
+            system = hess + lam[todo, None, None] * diag[:, :, None] * eye
+        finite = np.isfinite(system).all(axis=(1, 2)) & np.isfinite(grad).all(axis=1)
+        system = np.where(finite[:, None, None], system, eye)  # no step where it overflowed
+        grad = np.where(finite[:, None], grad, 0.0)
         try:
             step = -np.linalg.solve(system, grad[..., None])[..., 0]
         except np.linalg.LinAlgError:
@@ -494,12 +499,21 @@ def levenberg_marquardt(
             # No step lowers the objective. At a minimum the Gauss-Newton model agrees: the
             # decrease it predicts is below the objective's precision. Elsewhere the search
             # has stalled (e.g. on the kink of the Huber loss) and must not count as converged.
-            gn = hess[stuck] + 1e-12 * diag[stuck][:, :, None] * eye
-            g = grad[stuck]
+            # A start whose coefficients ran off (an exponential's scale far below the data
+            # makes its linear coefficient ~1e150) has an overflowed Gauss-Newton matrix, on
+            # which numpy's SVD raises: it predicts nothing, so it has stalled.
             with np.errstate(all="ignore"):
-                predicted = 0.5 * np.einsum(
-                    "sk,sk->s", g, (np.linalg.pinv(gn) @ g[..., None])[..., 0]
-                )
+                gn = hess[stuck] + 1e-12 * diag[stuck][:, :, None] * eye
+            g = grad[stuck]
+            predicted = np.full(len(g), np.inf)
+            ok = np.isfinite(gn).all(axis=(1, 2)) & np.isfinite(g).all(axis=1)
+            with np.errstate(all="ignore"):
+                try:
+                    predicted[ok] = 0.5 * np.einsum(
+                        "sk,sk->s", g[ok], (np.linalg.pinv(gn[ok]) @ g[ok][..., None])[..., 0]
+                    )
+                except np.linalg.LinAlgError:
+                    pass
             at_minimum = predicted <= STALL_RTOL * np.maximum(np.abs(F_old[stuck]), 1e-30)
             status[todo[stuck]] = np.where(at_minimum, 1, 3)
         status[todo[small]] = 0

@@ -117,9 +117,9 @@ def granularity(d_model: float, d_expert: float) -> float:
     """Tian et al.'s expert granularity G = 2*d_model/d_expert (section 2.1; Ludziejewski et al.
     2024 use 4*d_model/d_expert, so their G is twice this one).
 
-    Example (Ling-mini-beta, Table 3):
-        >>> granularity(2048, 384)
-        10.666666666666666
+    Example (Ling-mini-beta's Table 3 dimensions; the paper's text calls its G 12):
+        >>> round(granularity(2048, 384), 2)
+        10.67
     """
     if not (d_model > 0 and d_expert > 0):
         raise InputError(f"d_model and d_expert must be positive, got {d_model:g}, {d_expert:g}")

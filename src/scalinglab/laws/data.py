@@ -71,7 +71,7 @@ DATA_FILTERING = Law.from_formula(
     "(d + (a*minimum(tokens, unique_tokens)/1e5)**-b)*exp(-b*(" + _repetition_sum() + "))",
     name="data_filtering",
     variables=["tokens", "unique_tokens"],
-    bounds={"d": (0.0, 10.0), "a": (1e-300, math.inf), "b": (0.0, 3.0), "tau": (0.05, 1e3)},
+    bounds={"d": (0.0, 10.0), "a": (1e-8, 1e4), "b": (0.0, 3.0), "tau": (0.05, 1e3)},
     grids={
         "d": (0.0, 0.1, 0.3),
         "a": (1e-4, 1e-3, 1e-2, 1e-1),
@@ -180,7 +180,7 @@ def exponential(variable: str = "tokens") -> Law:
         f"E + a*exp(-{variable}/X0)",
         name=f"exponential:{variable}",
         variables=[variable],
-        bounds={"X0": (1e-300, math.inf)},
+        bounds={"X0": (1e-30, 1e40)},
         grids={"X0": _SCALE_GRIDS.get(variable, _DEFAULT_SCALES)},
         log_scale=["X0"],
         reference=(

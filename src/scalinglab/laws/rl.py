@@ -71,7 +71,7 @@ def scalerl(variable: str = "gpu_hours") -> Law:
         f"R0 + gain/(1 + (C_mid/{variable})**B)",
         name=f"scalerl:{variable}",
         variables=[variable],
-        bounds={"B": (0.05, 10.0), "C_mid": (1e-300, float("inf"))},
+        bounds={"B": (0.05, 10.0), "C_mid": (1e-30, 1e40)},
         grids={
             "B": (0.5, 1.0, 1.5, 2.0, 3.0),
             "C_mid": _MIDPOINT_GRIDS.get(variable, _DEFAULT_MIDPOINTS),

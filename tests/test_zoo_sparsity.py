@@ -232,6 +232,21 @@ def test_tokens_to_target_from_a_fit_carry_an_interval():
     assert answer.source == "fit of sparsing_relu"
 
 
+def test_a_ratio_outside_0_1_early_in_training_is_flagged():
+    # Table 2's 1.2B SiLU row: 0.382 - 0.538/D^0.967 is negative below 1.42B tokens.
+    early = activation_sparsity("silu:1.2B", tokens=1e9)
+    assert early.activation_ratio.value == pytest.approx(-0.156, abs=1e-3)
+    assert early.warnings == [
+        "the law gives an activation ratio of -0.156 at 1e+09 tokens, outside [0, 1]: its form "
+        "does not hold this early in training"
+    ]
+    assert not activation_sparsity("silu:1.2B", tokens=2e9).warnings
+    args = ["sparsity-tokens", "--published", "silu:1.2B", "--tokens", "1B"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0
+    assert "outside [0, 1]" in result.stderr
+
+
 def test_unreachable_targets_and_unknown_rows_are_refused_in_one_line():
     with pytest.raises(InputError) as err:
         activation_sparsity("relu:2.4B", target=0.05)

@@ -254,6 +254,14 @@ def activation_sparsity(
         answer.activation_ratio = Quantity.of(
             sets.evaluate({"tokens": np.array([[d]])})[:, 0], level
         )
+        ratio = answer.activation_ratio.value
+        if not 0 <= ratio <= 1:
+            # Table 2's SiLU rows cross zero at 0.06-1.5B tokens (0.382 - 0.538/D^0.967 < 0
+            # below 1.42B for 1.2B): the power law diverges at D -> 0.
+            answer.warnings.append(
+                f"the law gives an activation ratio of {ratio:.3g} at {d:.3g} tokens, outside "
+                "[0, 1]: its form does not hold this early in training"
+            )
         answer.warnings += _warnings(fitted, {"tokens": d})
     if target is not None:
         t = float(target)

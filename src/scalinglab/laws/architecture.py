@@ -304,6 +304,6 @@ SPARSING_SILU = Law.from_formula(
         "rises to its limit A0 as a power law. Question: scalinglab sparsity-tokens."
     ),
     # c, the scale of the rise, grows with the model (0.10-0.56 over Table 2's sizes) and is not
-    # borrowed: with it the 1.2B row predicts a negative ratio before 1.8B tokens.
+    # borrowed: with it the 1.2B row predicts a negative ratio below 1.42B tokens.
     published={k: v for k, v in sparsing_published("silu", "1.2B").items() if k != "c"},
 )

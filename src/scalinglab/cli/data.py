@@ -139,8 +139,15 @@ def curve_form_command(
     """Power law or exponential in dataset size: which extrapolates inside the runs."""
     from ..planning.data_curves import curve_form, fit_curve_forms
 
+    table = read_files(runs)
+    if x not in table.variables():
+        raise InputError(
+            f"{x!r} is not a numeric column of the runs (numeric columns: "
+            f"{', '.join(table.variables())})",
+            option="x",
+        )
     options = fit_options(y=y, family=family, where=where)
-    answer = curve_form(fit_curve_forms(read_files(runs), x, options), decisive=decisive)
+    answer = curve_form(fit_curve_forms(table, x, options), decisive=decisive)
     doc = answer.to_json()
     if as_json:
         emit_json(doc)

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -48,6 +49,26 @@ def test_predict_from_a_saved_fit(runs_csv, tmp_path):
     preds = json.loads(result.stdout)["predictions"]
     assert [p["params"] for p in preds] == [7e10, 1e9]
     assert all(p["lo"] <= p["value"] <= p["hi"] for p in preds)
+
+
+def test_fit_and_backtest_read_the_column_of_a_wide_table_named_by_y(runs_csv, tmp_path):
+    # One column per metric (a W&B-style export): --y names the column to fit.
+    long = pd.read_csv(runs_csv)
+    wide = tmp_path / "wide.csv"
+    long.drop(columns=["metric", "value"]).assign(val_loss=long["value"]).to_csv(wide, index=False)
+    fitted = invoke("fit", wide, "--y", "val_loss", "--bootstrap", 0, "--json")
+    assert fitted.exit_code == 0, fitted.stderr
+    doc = json.loads(fitted.stdout)
+    assert doc["n_points"] == 72 and doc["params"]["alpha"] == pytest.approx(0.34, rel=0.05)
+    held = invoke(
+        "backtest", wide, "--y", "val_loss", "--holdout", "flops > 1e20", "-b", 0, "--json"
+    )
+    assert held.exit_code == 0 and json.loads(held.stdout)["n_holdout"] == 12
+    missing = invoke("fit", wide, "--bootstrap", 0)
+    assert missing.exit_code == 2 and missing.stderr == (
+        "error: wide.csv: missing column 'value' (a wide table with one column per metric needs "
+        "--y naming its column); columns found: family, run_id, params, tokens, flops, step, val_loss\n"
+    )
 
 
 def test_backtest_json_reports_error_and_verdict(runs_csv):

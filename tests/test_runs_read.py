@@ -279,7 +279,7 @@ def test_a_compute_only_table_fits_a_law_of_compute(write_file):
 def test_missing_value_column_suggests_y_for_wide_tables(write_file):
     assert error_of(write_file("params,tokens,loss\n1M,20M,5\n")) == (
         "runs.csv: missing column 'value' (a wide table with one column per metric needs "
-        "y=COLUMN); columns found: params, tokens, loss"
+        "y naming its column); columns found: params, tokens, loss"
     )
 
 

@@ -84,7 +84,7 @@ def fit(
     check_output(output)
     if store:
         Store(store).check_writable("save the fit in the store")
-    table = load_runs(runs, store)
+    table = load_runs(runs, store, y)
     with progress_bar(not as_json) as update:
         if law.replace(" ", "") == "lr_annealing:auto":  # the annealing momentum by objective
             from ..planning.schedules import fit_lr_annealing
@@ -179,7 +179,7 @@ def backtest(
                           seed=seed, calibrate=calibrate, huber_delta=huber_delta,
                           weighting=weighting,
                           replicates=tuple(str(p) for p in replicates or ()))  # fmt: skip
-    table = load_runs(runs, store)
+    table = load_runs(runs, store, y)
     with progress_bar(not as_json) as update:
         result = run_backtest(
             table, law, options, holdout=holdout, interval=interval, progress=update

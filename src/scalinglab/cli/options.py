@@ -202,18 +202,21 @@ def fit_options(
     )  # fmt: skip
 
 
-def load_runs(paths: list[Path] | None, store: Path | None) -> Any:
-    """The runs of the given files, or of the project store when no file is given."""
-    from ..runs import read_runs
+def load_runs(paths: list[Path] | None, store: Path | None, y: str | None = None) -> Any:
+    """The runs of the given files, or of the project store when no file is given.
+
+    ``y`` is the metric ``--y`` names: the column to read of a wide table (one column per
+    metric), the metric to keep of a long one.
+    """
     from ..runs.store import Store
 
     if paths:
-        return read_runs([str(p) for p in paths] if len(paths) > 1 else str(paths[0]))
+        return read_files(paths, y)
     return Store(store or DEFAULT_STORE).runs()
 
 
-def read_files(paths: list[Path]) -> Any:
-    """The runs of the given files."""
+def read_files(paths: list[Path], y: str | None = None) -> Any:
+    """The runs of the given files (``y`` as in :func:`load_runs`)."""
     from ..runs import read_runs
 
-    return read_runs([str(p) for p in paths] if len(paths) > 1 else str(paths[0]))
+    return read_runs([str(p) for p in paths] if len(paths) > 1 else str(paths[0]), y=y)

@@ -84,7 +84,7 @@ def report(
     if holdout.lower() != "none":
         parse_holdout(holdout)
     check_output(output)
-    table = load_runs(runs, store)
+    table = load_runs(runs, store, y)
     with progress_bar(not as_json) as update:
         analysis = analyse(
             table, law or ["chinchilla"], options, flops=budgets, at=points,

@@ -199,7 +199,7 @@ def _check_columns(frame: pd.DataFrame, file: str, y) -> None:
             if col not in frame.columns:
                 raise InputError(
                     f"missing column {col!r} (a wide table with one column per metric needs "
-                    f"y=COLUMN); columns found: {found}",
+                    f"`y` naming its column); columns found: {found}",
                     file=file,
                 )
 

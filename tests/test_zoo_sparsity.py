@@ -307,3 +307,8 @@ def test_cli_avg_params_of_a_released_model():
     bad = CliRunner().invoke(app, [*args[:3], "--final-sparsity", "1", *args[5:]])
     assert bad.exit_code == 2
     assert bad.stderr == "error: --final-sparsity must be in [0, 1), got 1\n"
+    swapped = CliRunner().invoke(app, [*args[:6], "9000", *args[7:]])  # starts after its end
+    assert swapped.exit_code == 2
+    assert swapped.stderr == (
+        "error: expected 0 <= --prune-start <= --prune-end <= --total, got 9000, 8875, 13050\n"
+    )

@@ -216,7 +216,7 @@ def average_param_count(
         raise InputError(f"must be in [0, 1), got {final_sparsity:g}", option="final_sparsity")
     if not 0 <= prune_start <= prune_end <= total:
         raise InputError(
-            f"expected 0 <= prune_start <= prune_end <= total, got {prune_start:g}, "
+            f"expected 0 <= `prune_start` <= `prune_end` <= `total`, got {prune_start:g}, "
             f"{prune_end:g}, {total:g}"
         )
     prunable = params if prunable is None else prunable

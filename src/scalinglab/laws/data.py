@@ -64,7 +64,9 @@ def _with_pool_size(df: pd.DataFrame) -> pd.DataFrame:
 SAMPLE_UNIT = 1e5
 #: What the released code gives for T-MARS pools on ImageNet zero-shot error: a = 0.022
 #: (``ablations/finding_tau.py``, "retrieved by running finding_a.py"; 0.033 for the average
-#: over 18 tasks). Fitted values of b and tau per pool are not in the repository.
+#: over 18 tasks). The repository's results/parameter_values.jsonl also releases fitted T-MARS
+#: pools (entry tmars_imagenet1k_utility: a = 0.025, d = 0.1, b = 0.16, 0.125, 0.1, 0.085 and
+#: tau = 6.73, 8.55, 5.27, 2.27 for the top 0-10% .. 30-40%), used in tests/test_zoo_data.py.
 GOYAL_PUBLISHED = {"a": 0.022}
 
 DATA_FILTERING = Law.from_formula(

@@ -158,3 +158,18 @@ def test_an_unknown_law_lists_every_law_by_name(runs_csv):
         == f"error: unknown law 'chinchila' (known: {known}; or type a formula)"
     )
     assert {"qid", "overtrain", "bnsl", "lr_annealing"} <= set(law_names())
+
+
+def test_help_groups_every_command_under_a_heading_with_one_line_paragraphs():
+    import typer
+
+    from scalinglab.cli import PANELS
+
+    root = typer.main.get_command(app)
+    headings = {name: command.rich_help_panel for name, command in root.commands.items()}
+    assert set(headings.values()) == {*PANELS, "Make data"}, headings
+    text = invoke("--help").stdout
+    assert all(f"─ {panel} ─" in text for panel in PANELS)
+    for name, command in root.commands.items():
+        for paragraph in (command.help or "").split("\n\n"):
+            assert "\n" not in paragraph, (name, paragraph)

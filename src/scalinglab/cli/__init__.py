@@ -17,6 +17,8 @@ exits with code 2 and one line on stderr naming the file, row and column at faul
 
 from __future__ import annotations
 
+import inspect
+
 import typer
 
 from . import (
@@ -44,22 +46,45 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     cls=OneLineErrors,
 )
-for group in (
-    fitting,
-    planning,
-    questions,
-    store,
-    report,
-    quant,
-    noise,
-    downstream,
-    sizing,
-    data,
-    rl,
-    architecture,
-):
-    app.add_typer(group.app)
-app.add_typer(ladder.app, name="ladder", help="Train ladders of small GPTs to make your own data.")
+#: Each group's commands under one heading of ``scalinglab --help`` (40 commands in one list
+#: are hard to read), in the order a user meets them.
+PANELS = {
+    "Fit, predict, report": (fitting, report),
+    "Plan": (planning,),
+    "Questions of the law zoo": (questions, sizing, data, rl, architecture),
+    "Downstream and test-time compute": (downstream,),
+    "Noise and reproducibility": (noise,),
+    "Precision": (quant,),
+    "Project store": (store,),
+}
+
+
+def _reflowed(doc: str | None) -> str | None:
+    """A docstring with each paragraph on one line: typer's help keeps the source's line
+    breaks past the first paragraph, so wrapped docstrings printed as ragged lines."""
+    if not doc:
+        return doc
+    return "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+
+
+def _present(typer_app: typer.Typer, panel: str | None) -> None:
+    for command_info in typer_app.registered_commands:
+        command_info.rich_help_panel = command_info.rich_help_panel or panel
+        callback = command_info.callback
+        command_info.help = command_info.help or _reflowed(callback and callback.__doc__)
+
+
+for panel, groups in PANELS.items():
+    for group in groups:
+        _present(group.app, panel)
+        app.add_typer(group.app)
+_present(ladder.app, None)
+app.add_typer(
+    ladder.app,
+    name="ladder",
+    help="Train ladders of small GPTs to make your own data.",
+    rich_help_panel="Make data",
+)
 
 
 def main() -> None:

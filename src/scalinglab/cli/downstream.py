@@ -114,8 +114,9 @@ def downstream(
     figure: FigureOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Links from loss (or compute) to task metrics, chosen by cross-extrapolation; backtests
-    and predictions through a loss law with both fits' uncertainty."""
+    """Links from loss (or compute) to task metrics, chosen by cross-extrapolation.
+
+    Backtests them, and predicts through a loss law with both fits' uncertainty."""
     from ..downstream import backtest_tasks, fit_task_link
     from ..fitting.api import fit
 
@@ -235,8 +236,7 @@ def pooled(
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Many families at once: shared exponents, per-family offsets, the loan of strength
-    stated."""
+    """Many families at once: shared exponents, per-family offsets, the loan of strength stated."""
     import pandas as pd
 
     from ..downstream import pooled_fit
@@ -341,8 +341,9 @@ def coverage(
     figure: FigureOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Coverage laws c(k) = exp(a k^b) per run (Brown et al. 2024), held-out checks, samples
-    for a target coverage, and one law across sizes."""
+    """Coverage laws c(k) = exp(a k^b) per run (Brown et al. 2024) and across sizes.
+
+    With held-out checks, and the samples needed for a target coverage."""
     import pandas as pd
 
     from ..downstream import coverage_points, fit_coverage_across_sizes, fit_coverage_per_run
@@ -451,8 +452,10 @@ def inference_budget(
     figure: FigureOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """At this inference budget, which model (a run of RUNS) and how many samples give the
-    highest coverage? Models need params, n_layers and d_model columns (the ladder's have)."""
+    """Which model and how many samples give the highest coverage at an inference budget.
+
+    The models are runs of RUNS; they need params, n_layers and d_model columns (the
+    ladder's have)."""
     import numpy as np
 
     from ..downstream import DecoderShape, budget_frontier, coverage_points, fit_coverage_per_run

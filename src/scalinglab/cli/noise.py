@@ -70,8 +70,10 @@ def noise(
     seed: SeedOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Replicate noise per point (mean, SD, range), its model against compute, transient
-    points; with --law, the fit (and --holdout, the backtest) with and without noise weights."""
+    """Replicate noise per point, its model against compute, and transient points.
+
+    Per point: mean, SD and range of the replicates. With --law, the fit (and with --holdout,
+    the backtest) with and without noise weights."""
     from ..errors import InputError
     from ..fitting.api import fit as fit_law
     from ..fitting.backtest import backtest
@@ -120,8 +122,10 @@ def reproduce(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which runs of B differ from A beyond noise (replicates where there are some, else the
-    scatter of the differences themselves, fitted robustly against compute)."""
+    """Which runs of B differ from A beyond noise.
+
+    Noise from replicates where there are some, else from the scatter of the differences
+    themselves, fitted robustly against compute."""
     from ..compare.noise import reproduce as compare_tables
 
     result = compare_tables(str(a), str(b), y=y, family=family_option(family), where=where,
@@ -155,8 +159,9 @@ def snr(
     ] = 5,
     as_json: JsonOpt = False,
 ) -> None:
-    """Signal, noise and SNR of each metric across recipes (Heineman et al. 2025), and the
-    decision accuracy of small-scale comparisons against the largest scale."""
+    """Signal, noise and SNR of each metric across recipes (Heineman et al. 2025).
+
+    Also the decision accuracy of small-scale comparisons against the largest scale."""
     from ..compare.noise import signal_to_noise
 
     result = signal_to_noise(read_files(runs), y, group=group, where=where, last_n=last_n)
@@ -193,8 +198,10 @@ def decide(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which recipe is best at one scale they were all trained at, with what probability given
-    their replicates, and how many runs per recipe a call at --confidence needs."""
+    """Which recipe is best at one scale, with what probability, and how many runs it needs.
+
+    The probability comes from the recipes' replicates at a scale they were all trained at;
+    the runs per recipe are those a call at --confidence needs."""
     from ..compare.noise import decide as decide_at
 
     point = parse_points([at], ("params", "tokens"))[0] if at else None
@@ -233,8 +240,9 @@ def cliff(
     ] = 2.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Which sizes and learning rates of an LR sweep sit near the divergence cliff (with the
-    attention- and output-logit probes when the runs have them)."""
+    """Which sizes and learning rates of an LR sweep sit near the divergence cliff.
+
+    Uses the attention- and output-logit probes when the runs have them."""
     from ..planning.hyperparams import lr_cliff
 
     result = lr_cliff(read_files(runs), y=y, lr_column=lr_column, family=family_option(family),

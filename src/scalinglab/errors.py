@@ -10,6 +10,7 @@ inside the message), never a command-line flag: the CLI renders it as ``--flops`
 
 from __future__ import annotations
 
+import math
 import re
 
 #: An argument named in a message: `flops` (rendered --flops by the CLI).
@@ -69,3 +70,23 @@ class InputError(ValueError):
         if self.option:  # "flops must be positive" reads as a sentence, "--flops ..." too
             message = f"{_spell(self.option, flag)} {message}"
         return ": ".join([*where, message])
+
+
+def positive(value: object, option: str) -> float:
+    """``value`` as a finite positive float, or an :class:`InputError` naming ``option``.
+
+    Example:
+        >>> positive("2.5", "flops")
+        2.5
+        >>> positive(-1, "flops")
+        Traceback (most recent call last):
+        ...
+        scalinglab.errors.InputError: flops must be a positive number, got -1
+    """
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InputError(f"must be a positive number, got {value!r}", option=option) from None
+    if not (math.isfinite(number) and number > 0):
+        raise InputError(f"must be a positive number, got {number:g}", option=option)
+    return number

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InputError
-from .options import IntervalOpt, JsonOpt
+from .options import IntervalOpt, JsonOpt, size_option
 from .output import command, emit_json, print_answer, warn
 
 app = typer.Typer()
@@ -20,14 +20,6 @@ OptionalFitArg = Annotated[
     Path | None,
     typer.Argument(help="A fit saved with `scalinglab fit -o FIT.json` (default: the paper's)."),
 ]
-
-
-def _size(text: str, option: str) -> float:
-    from ..planning.questions import size
-
-    value = size(text, option)
-    assert value is not None
-    return value
 
 
 def _fit(path: Path | None):  # noqa: ANN202 - FitResult, imported here (pandas)
@@ -57,7 +49,11 @@ def moe_leverage_command(
     from ..planning.architecture import moe_leverage
 
     answer = moe_leverage(
-        _fit(fit_file), activation_ratio, granularity, _size(flops, "flops"), interval=interval
+        _fit(fit_file),
+        activation_ratio,
+        granularity,
+        size_option(flops, "flops"),
+        interval=interval,
     )
     doc = answer.to_json()
     if as_json:
@@ -99,7 +95,7 @@ def sparsity_tokens(
     source = published if fit_file is None else _fit(fit_file)
     answer = activation_sparsity(
         source,
-        tokens=None if tokens is None else _size(tokens, "tokens"),
+        tokens=None if tokens is None else size_option(tokens, "tokens"),
         target=target,
         interval=interval,
     )
@@ -138,10 +134,10 @@ def avg_params(
     from ..laws.architecture import average_param_count
     from .output import say
 
-    n = _size(params, "params")
+    n = size_option(params, "params")
     avg = average_param_count(
         n, final_sparsity, prune_start, prune_end, total, schedule=schedule, over=over,
-        prunable=None if prunable is None else _size(prunable, "prunable"),
+        prunable=None if prunable is None else size_option(prunable, "prunable"),
     )  # fmt: skip
     doc = {
         "params": n, "final_sparsity": final_sparsity, "prune_start": prune_start,

@@ -23,18 +23,11 @@ from .options import (
     fit_options,
     parse_assignments,
     read_files,
+    size_option,
 )
 from .output import command, emit_json, print_answer, print_rows, say, warn
 
 app = typer.Typer()
-
-
-def _size(text: str, option: str) -> float:
-    from ..planning.questions import size
-
-    value = size(text, option)
-    assert value is not None
-    return value
 
 
 @app.command()
@@ -60,9 +53,12 @@ def epochs(
 
     fit = None if fit_file is None else FitResult.from_json(fit_file)
     answer = repetition_epochs(
-        fit, _size(params, "params"), _size(unique_tokens, "unique_tokens"), cost=cost,
+        fit,
+        size_option(params, "params"),
+        size_option(unique_tokens, "unique_tokens"),
+        cost=cost,
         interval=interval,
-    )  # fmt: skip
+    )
     doc = answer.to_json()
     if as_json:
         emit_json(doc)
@@ -97,12 +93,12 @@ def best_pool_command(
     """The best data filter (top-m pools by utility) at each budget, from per-pool fits."""
     from ..compare.pools import best_pool, fit_pools
 
-    sizes = {name: _size(value, "size")
+    sizes = {name: size_option(value, "size")
              for name, value in parse_assignments(pool_size, "--size").items()}  # fmt: skip
     unknown = [name for name in sizes if name not in family]
     if unknown:
         raise InputError(f"--size {unknown[0]}: not a pool given with --family")
-    budgets = [_size(b, "budget") for b in budget]
+    budgets = [size_option(b, "budget") for b in budget]
     options = fit_options(y=y, where=where, fix=fix, bootstrap=bootstrap, seed=seed)
     fits = fit_pools(read_files(runs), list(family), options)
     result = best_pool(fits, budgets, sizes=sizes or None, interval=interval)

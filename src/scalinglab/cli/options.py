@@ -202,6 +202,16 @@ def fit_options(
     )  # fmt: skip
 
 
+def size_option(text: str, option: str) -> float:
+    """A size given on the command line (``70B``, ``5.76e23``); bad text is refused in one
+    line naming ``option``."""
+    from ..planning.questions import size
+
+    value = size(text, option)
+    assert value is not None  # only None gives None
+    return value
+
+
 def load_runs(paths: list[Path] | None, store: Path | None, y: str | None = None) -> Any:
     """The runs of the given files, or of the project store when no file is given.
 

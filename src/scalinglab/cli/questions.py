@@ -18,18 +18,11 @@ from .options import (
     YOpt,
     family_option,
     read_files,
+    size_option,
 )
 from .output import check_output, command, emit_json, print_frame, say, warn, write_json
 
 app = typer.Typer()
-
-
-def _size(text: str, option: str) -> float:
-    from ..planning.questions import size
-
-    value = size(text, option)
-    assert value is not None
-    return value
 
 
 @app.command("lr-sweep")
@@ -102,7 +95,10 @@ def hparams(
     from ..planning.hyperparams import recommend_hyperparameters
 
     rec = recommend_hyperparameters(
-        _size(params, "params"), _size(tokens, "tokens"), sweep=sweep_fit, seq_len=seq_len
+        size_option(params, "params"),
+        size_option(tokens, "tokens"),
+        sweep=sweep_fit,
+        seq_len=seq_len,
     )
     if as_json:
         emit_json(rec)
@@ -135,9 +131,9 @@ def density(
     ref = FitResult.from_json(fit_file)
     result = capacity_density(
         ref,
-        _size(params, "params"),
+        size_option(params, "params"),
         loss,
-        tokens=None if tokens is None else _size(tokens, "tokens"),
+        tokens=None if tokens is None else size_option(tokens, "tokens"),
     )
     result["reference_law"] = ref.law.name
     if as_json:
@@ -273,7 +269,7 @@ def steps_to_loss_command(
                 file=str(fit_file),
             )
         values, source = fit.params, str(fit_file)
-    result = steps_to_loss(values, _size(params, "params"), loss, _size(batch, "batch"))
+    result = steps_to_loss(values, size_option(params, "params"), loss, size_option(batch, "batch"))
     result["source"] = source
     if as_json:
         emit_json(result)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..answer import Answer
-from ..errors import InputError
+from ..errors import InputError, positive
 from ..fitting.api import fit as fit_law
 from ..fitting.data import select
 from ..fitting.options import FitOptions
@@ -122,7 +122,7 @@ def best_pool(
     level = check_level(interval)
     if len(fits) < 2:
         raise InputError("the best pool needs at least two pools")
-    budgets = sorted(_positive(b, "budget") for b in budgets)
+    budgets = sorted(positive(b, "budget") for b in budgets)
     if not budgets:
         raise InputError("give at least one budget (samples seen)", option="budget")
     values, pool_sizes, warnings = {}, {}, []
@@ -176,13 +176,6 @@ def best_pool(
     )
 
 
-def _positive(value: float, option: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"must be a positive number, got {value:g}", option=option)
-    return value
-
-
 def _extrapolation_warnings(
     fit: FitResult, name: str, size: float, budgets: list[float]
 ) -> list[str]:
@@ -205,7 +198,7 @@ def _extrapolation_warnings(
 
 def _pool_size(name: str, fit: FitResult, sizes: Mapping[str, float] | None) -> float:
     if sizes is not None and name in sizes:
-        return _positive(sizes[name], "sizes")
+        return positive(sizes[name], "sizes")
     lo, hi = fit.data_range.get("unique_tokens", (math.nan, math.nan))
     if not (math.isfinite(lo) and lo == hi):
         raise InputError(

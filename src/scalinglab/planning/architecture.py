@@ -15,14 +15,13 @@ answers from published values have none.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..answer import Answer
-from ..errors import InputError
+from ..errors import InputError, positive
 from ..fitting.result import FitResult
 from ..laws.architecture import (
     MOE_LEVERAGE,
@@ -39,13 +38,6 @@ from .replicates import ParameterSets, check_level, parameter_sets
 
 def _published_sets(law: Law, values: dict[str, float]) -> ParameterSets:
     return ParameterSets(law, {n: np.array([[float(values[n])]]) for n in law.parameter_names})
-
-
-def _positive(value: float, option: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"must be a positive number, got {value:g}", option=option)
-    return value
 
 
 def _warnings(fit: FitResult | None, point: dict[str, float]) -> list[str]:
@@ -117,8 +109,8 @@ def moe_leverage(
     """
     level = check_level(interval)
     a = float(check_activation_ratio(activation_ratio))
-    g = _positive(granularity, "granularity")
-    c = _positive(flops, "flops")
+    g = positive(granularity, "granularity")
+    c = positive(flops, "flops")
     if fit is None:
         sets, source = _published_sets(MOE_LEVERAGE, MOE_LEVERAGE.published), "published"
     else:
@@ -249,7 +241,7 @@ def activation_sparsity(
     )
     fitted = fit if isinstance(fit, FitResult) else None
     if tokens is not None:
-        d = _positive(tokens, "tokens")
+        d = positive(tokens, "tokens")
         answer.tokens = d
         answer.activation_ratio = Quantity.of(
             sets.evaluate({"tokens": np.array([[d]])})[:, 0], level

@@ -29,12 +29,11 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..answer import Answer
-from ..errors import InputError
+from ..errors import InputError, positive
 
 REFERENCE = "Allen-Zhu & Li 2024, Physics of Language Models Part 3.3 (arXiv:2404.05405)"
 
@@ -91,16 +90,6 @@ class KnowledgeCapacity(Answer):
         }
 
 
-def _positive(value: Any, option: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"must be a positive number, got {value!r}", option=option) from None
-    if not (math.isfinite(number) and number > 0):
-        raise InputError(f"must be a positive number, got {number:g}", option=option)
-    return number
-
-
 def knowledge_capacity(
     params: float | None = None,
     *,
@@ -144,10 +133,10 @@ def knowledge_capacity(
         )
     ratio = BITS_PER_PARAM[key]
     if params is not None:
-        n = _positive(params, "params")
+        n = positive(params, "params")
         bits = n * ratio
     else:
-        bits = _positive(knowledge_bits, "knowledge_bits")
+        bits = positive(knowledge_bits, "knowledge_bits")
         n = bits / ratio
     return KnowledgeCapacity(
         params=n,

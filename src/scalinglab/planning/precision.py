@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..answer import Answer
-from ..errors import InputError
+from ..errors import InputError, positive
 from ..fitting.result import FitResult
 from .allocation import Quantity, _check_budget, _frame, optimal_path
 from .flops_model import D_RANGE, N_RANGE, FlopsModel, as_flops_model
@@ -93,13 +93,6 @@ def _rows(sets: ParameterSets, size: int) -> ParameterSets:
     return ParameterSets(
         sets.law, {k: np.repeat(v[:1], size, axis=0) for k, v in sets.values.items()}
     )
-
-
-def _positive(value: float, option: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"must be a positive number, got {value:g}", option=option)
-    return value
 
 
 def _warnings(
@@ -185,7 +178,7 @@ def precision_tokens(
         precision_tokens(loss_fit, qid_fit, params=1e8, bits=4).tokens.value
     """
     level = check_level(interval)
-    n, bits = _positive(params, "params"), _positive(bits, "bits")
+    n, bits = positive(params, "params"), positive(bits, "bits")
     served = served_loss(loss_fit, qid_fit)
     lo, hi = math.log(D_RANGE[0]), math.log(D_RANGE[1])
 
@@ -218,7 +211,7 @@ def precision_tokens(
             "minimum in the tokens; intervals are over the others"
         )
     if target_loss is not None:
-        _add_target(answer, along, x, best, _positive(target_loss, "target_loss"), (lo, hi))
+        _add_target(answer, along, x, best, positive(target_loss, "target_loss"), (lo, hi))
     return answer
 
 
@@ -320,7 +313,7 @@ def precision_allocation(
         precision_allocation(loss_fit, qid_fit, flops=1e20, bits=4).params.value
     """
     level = check_level(interval)
-    bits = _positive(bits, "bits")
+    bits = positive(bits, "bits")
     served = served_loss(loss_fit, qid_fit)
     flops = _check_budget(flops, loss_fit)
     model = as_flops_model(flops_model)

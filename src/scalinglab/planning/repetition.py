@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..answer import Answer
-from ..errors import InputError
+from ..errors import InputError, positive
 from ..fitting.result import FitResult
 from ..laws.data import MUENNIGHOFF_FIT
 from ..laws.zoo import get_law
@@ -107,13 +107,6 @@ class RepetitionEpochs(Answer):
         }
 
 
-def _positive(value: float, option: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"must be a positive number, got {value:g}", option=option)
-    return value
-
-
 def repetition_epochs(
     fit: FitResult | None,
     params: float,
@@ -130,8 +123,8 @@ def repetition_epochs(
     threshold (a small model, whose loss is limited by its size), the answer is ``inf``.
     """
     level = check_level(interval)
-    n = _positive(params, "params")
-    u = _positive(unique_tokens, "unique_tokens")
+    n = positive(params, "params")
+    u = positive(unique_tokens, "unique_tokens")
     cost = float(cost)
     if not (math.isfinite(cost) and 0.0 < cost < 1.0):
         raise InputError(f"must be a fraction in (0, 1), got {cost:g}", option="cost")

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..answer import Answer
-from ..errors import InputError
+from ..errors import InputError, positive
 from ..fitting.result import FitResult
 from ..laws.vocabulary import VOCABULARY, approach1_flops, approach1_params, paper_width
 from .allocation import Quantity
@@ -84,16 +84,6 @@ class OptimalVocabulary(Answer):
         return {**doc, "ci": ci, "notes": list(self.notes), "warnings": list(self.warnings)}
 
 
-def _positive(value: Any, option: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"must be a positive number, got {value!r}", option=option) from None
-    if not (math.isfinite(number) and number > 0):
-        raise InputError(f"must be a positive number, got {number:g}", option=option)
-    return number
-
-
 def _parameter_sets(fit: FitResult | Mapping[str, float] | None) -> tuple[ParameterSets, str]:
     """The fit's estimate and replicates, or fixed values (the published ones by default)."""
     if isinstance(fit, FitResult):
@@ -140,26 +130,26 @@ def optimal_vocabulary(
                          "parameters) or both")  # fmt: skip
     notes = []
     if params is None:
-        flops = _positive(flops, "flops")
+        flops = positive(flops, "flops")
         params = approach1_params(flops)
         notes.append(
             f"params {params:.3g}: the compute-optimal non-vocabulary parameters of the budget "
             "by Tao et al.'s Approach 1 (N_nv = 0.0833 C^0.5)"
         )
-    params = _positive(params, "params")
+    params = positive(params, "params")
     if flops is None:
         flops = approach1_flops(params)
         notes.append(
             f"flops {flops:.3g}: the budget at which the model is compute-optimal by Tao et "
             "al.'s Approach 1 (N_nv = 0.0833 C^0.5, their Table 1)"
         )
-    flops = _positive(flops, "flops")
+    flops = positive(flops, "flops")
     if d_model is None:
         d_model = paper_width(params)
         notes.append(f"d_model {d_model:g}: Tao et al.'s embedding width for this model size")
-    d_model = _positive(d_model, "d_model")
+    d_model = positive(d_model, "d_model")
     if vocab is not None:
-        vocab = _positive(vocab, "vocab")
+        vocab = positive(vocab, "vocab")
         if vocab > params:
             raise InputError(
                 f"{vocab:.3g} is a vocabulary larger than the model ({params:.3g} "

@@ -55,6 +55,55 @@ def bound_warnings(problem: Problem, natural: np.ndarray) -> list[str]:
     return found
 
 
+#: Below this ratio of the smallest to the largest singular value of the column-scaled
+#: Jacobian, the fit has a direction the data do not see at all (exact collinearity shows
+#: as ~0 or the forward differences' noise; identified fits of the real studies stay above
+#: 1.4e-4: docs/fitting.md).
+RANK_TOLERANCE = 1e-6
+
+
+def unseen_directions(problem: Problem, u_hat: np.ndarray) -> tuple[float, np.ndarray]:
+    """How well the runs see every direction of the parameters at the optimum.
+
+    Returns the smallest singular value of the column-scaled d log f / d u relative to the
+    largest, and the unit vectors (rows) of the directions below :data:`RANK_TOLERANCE`:
+    combinations of parameters that move the predictions at none of the runs.
+    """
+    _, jac = problem.jacobian(u_hat)
+    jac = jac[0][np.isfinite(jac[0]).all(axis=1)]
+    if 0 in jac.shape:  # every parameter fixed, or no finite prediction to judge by
+        return 1.0, np.zeros((0, jac.shape[1]))
+    norms = np.linalg.norm(jac, axis=0)
+    scaled = jac / np.where(norms > 0, norms, 1.0)  # a parameter that moves nothing stays 0
+    if not np.isfinite(scaled).all():
+        return 1.0, np.zeros((0, jac.shape[1]))  # nothing to say about a broken Jacobian
+    if scaled.shape[0] < scaled.shape[1]:  # fewer points than parameters: pad with zero rows
+        scaled = np.vstack([scaled, np.zeros((scaled.shape[1] - scaled.shape[0], scaled.shape[1]))])
+    # Thin SVD: (points, k) with k <= 16, cheap even at the 100,000 observations of a thinned
+    # curve (the full one would build a points x points matrix).
+    _, sv, vt = np.linalg.svd(scaled, full_matrices=False)
+    ratio = sv / sv[0] if sv[0] > 0 else np.zeros_like(sv)
+    return float(ratio[-1]), vt[ratio < RANK_TOLERANCE]
+
+
+def collinearity_warnings(problem: Problem, u_hat: np.ndarray) -> list[str]:
+    """Parameters the runs cannot tell apart, whatever the noise: the runs vary nothing that
+    separates them (all one model size for a law with a size term, say), so their values are
+    whatever the start grid chose, with or without a bootstrap."""
+    _, unseen = unseen_directions(problem, u_hat)
+    if not len(unseen):
+        return []
+    share = np.linalg.norm(unseen, axis=0)  # each parameter's part in the unseen directions
+    names = [p.name for p, w in zip(problem.space.free, share, strict=True) if w > 0.3]
+    constant = [v for v in problem.law.variables if np.ptp(problem.data[v]) == 0]
+    why = f" (every point has the same {', '.join(constant)})" if constant else ""
+    return [
+        f"parameters {', '.join(names)} are not identified by these runs{why}: the data "
+        "cannot tell them apart, so their values come from the starting point; add runs that "
+        "vary what they depend on, or fix some of them"
+    ]
+
+
 def identification_warnings(
     names: list[str], samples: np.ndarray, estimate: np.ndarray
 ) -> list[str]:

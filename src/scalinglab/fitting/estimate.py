@@ -79,6 +79,7 @@ def estimate(
             f"the optimiser did not converge ({best.message()}): treat the parameters with suspicion"
         )
     warnings += diagnostics.bound_warnings(problem, natural)
+    warnings += diagnostics.collinearity_warnings(problem, u_hat)
     if opts.bootstrap > 0:
         rng = np.random.default_rng(opts.seed)
         if problem.n_groups == 1:

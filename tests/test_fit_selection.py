@@ -86,6 +86,33 @@ def test_unidentified_candidates_are_excluded_with_their_reason():
     assert fit.law.name == "chinchilla"
 
 
+def one_budget(sizes: int = 18) -> sl.RunTable:
+    """``sizes`` model sizes, all trained on 2e10 tokens."""
+    design = pd.DataFrame({"params": np.geomspace(1e7, 1e9, sizes), "tokens": 2e10})
+    return simulate("chinchilla", TRUTH, design, noise=0.003, seed=1)
+
+
+def test_runs_of_one_token_budget_get_one_variable_candidates():
+    variables = ["params", "tokens", "flops"]
+    assert candidates_for("auto", variables, constant=["tokens"])[0].label == "power_floor:flops"
+    fit = sl.fit(one_budget(), "auto", bootstrap=30)
+    assert {c.label.split("@")[0] for c in fit.selection.candidates} <= {
+        "power_floor:flops", "power:flops"
+    }  # fmt: skip
+    at = {"params": 1e10, "tokens": 2e10, "flops": 6 * 1e10 * 2e10}
+    truth = float(sl.get_law("chinchilla").evaluate(at, TRUTH))
+    assert fit.predict(at)["value"].iloc[0] == pytest.approx(truth, rel=0.02)
+
+
+def test_a_named_candidate_the_runs_cannot_identify_is_excluded_with_its_reason():
+    fit = sl.fit(one_budget(), "chinchilla,power_floor:params", bootstrap=30)
+    chinchilla = next(c for c in fit.selection.candidates if c.label == "chinchilla")
+    assert chinchilla.excluded == (
+        "parameters beta, E, B are not identified by these runs (every point has the same tokens)"
+    )
+    assert chinchilla.weight == 0.0 and fit.law.name == "power_floor:params"
+
+
 def test_data_too_small_for_any_candidate_is_an_input_error():
     table = small_grid(sizes=2, budgets=2)
     with pytest.raises(InputError) as caught:

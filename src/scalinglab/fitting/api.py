@@ -60,7 +60,10 @@ def fit(
             raise InputError(
                 "`fix` and `bound` name one law's parameters: give one law, not a choice of laws"
             )
-        result = select_law(table, candidates_for(law, table.variables()), opts, progress=progress)
+        variables = table.variables()
+        constant = [v for v in variables if table.df[v].nunique() <= 1]
+        candidates = candidates_for(law, variables, constant)
+        result = select_law(table, candidates, opts, progress=progress)
     else:
         law = get_law(law, columns=table.variables())
         if opts.bounds:

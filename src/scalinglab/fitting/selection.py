@@ -9,8 +9,10 @@ compute budgets (:func:`~scalinglab.fitting.holdout.nested_holdouts`), and score
 held-out runs by its log error per decade of extrapolation.
 
 * **Exclusions, with their reason**: a candidate that cannot be fitted, does not converge, has
-  fewer than three points per free parameter, whose 95% bootstrap interval at the probe (10x
-  the largest run) spans more than 10x, or that fails a nested holdout, is not used.
+  fewer than three points per free parameter, has parameters the runs cannot tell apart
+  (:func:`~scalinglab.fitting.diagnostics.collinearity_warnings`), whose 95% bootstrap
+  interval at the probe (10x the largest run) spans more than 10x, or that fails a nested
+  holdout, is not used.
 * **Score**: the worst holdout's RMS log error per decade (minimax: a law that extrapolates
   well on average but badly along one axis is not trusted along it).
 * **Combination**: candidates are weighted ``exp(-(score - best) / (TEMPERATURE * best))`` and
@@ -127,16 +129,22 @@ def is_candidate_list(law: str | Law) -> bool:
     return isinstance(law, str) and (law.strip() == "auto" or bool(_split_top_level(law)[1:]))
 
 
-def candidates_for(spec: str, variables: Sequence[str]) -> list[Candidate]:
+def candidates_for(
+    spec: str, variables: Sequence[str], constant: Sequence[str] = ()
+) -> list[Candidate]:
     """The candidates ``spec`` names (``"auto"``: the defaults for the data's variables).
 
-    Every candidate's law must exist: an unknown name is an :class:`InputError`.
+    ``constant`` names variables with one value in the data: ``auto`` does not choose laws in
+    them (runs of one token budget get the one-variable candidates, not Chinchilla's form,
+    whose token term they cannot identify). Every candidate's law must exist: an unknown name
+    is an :class:`InputError`.
     """
     if spec.strip() == "auto":
-        if {"params", "tokens"} <= set(variables):
+        varying = [v for v in variables if v not in constant]
+        if {"params", "tokens"} <= set(varying):
             texts = list(DEFAULT_CANDIDATES_ND)
         else:
-            x = next((v for v in ("flops", "params", "tokens", "step") if v in variables), None)
+            x = next((v for v in ("flops", "params", "tokens", "step") if v in varying), None)
             if x is None:
                 raise InputError(
                     "law 'auto' needs params and tokens, or one of flops, params, tokens, step; "
@@ -274,6 +282,9 @@ def _unidentified(fit: FitResult) -> str | None:
             f"too few points: {fit.n_points} for {free} free parameters "
             f"(needs {POINTS_PER_PARAMETER * free})"
         )
+    unseen = [w for w in fit.warnings if "are not identified by these runs" in w]
+    if unseen:  # diagnostics.collinearity_warnings: the runs cannot tell some parameters apart
+        return unseen[0].split(": the data cannot")[0]
     if fit.samples is not None and len(fit.samples):
         probe = _probe(fit)
         pred = fit.predict(probe)

@@ -12,7 +12,7 @@ import typer
 
 from ..errors import InputError
 from .options import IntervalOpt, JsonOpt, size_option
-from .output import command, emit_json, print_answer, warn
+from .output import command, emit_answer, emit_json
 
 app = typer.Typer()
 
@@ -56,11 +56,7 @@ def moe_leverage_command(
         interval=interval,
     )
     doc = answer.to_json()
-    if as_json:
-        emit_json(doc)
-        return
-    print_answer(f"{answer.title} ({doc['source']}; {interval:.0%} intervals)", doc)
-    warn(doc["warnings"])
+    emit_answer(doc, f"{answer.title} ({doc['source']}; {interval:.0%} intervals)", as_json=as_json)
 
 
 @app.command("sparsity-tokens")
@@ -100,11 +96,7 @@ def sparsity_tokens(
         interval=interval,
     )
     doc = answer.to_json()
-    if as_json:
-        emit_json(doc)
-        return
-    print_answer(f"{answer.title} ({doc['source']}; {interval:.0%} intervals)", doc)
-    warn(doc["warnings"])
+    emit_answer(doc, f"{answer.title} ({doc['source']}; {interval:.0%} intervals)", as_json=as_json)
 
 
 @app.command("avg-params")

@@ -25,7 +25,7 @@ from .options import (
     read_files,
     size_option,
 )
-from .output import command, emit_json, print_answer, print_rows, say, warn
+from .output import command, emit_answer, emit_json, print_answer, print_rows, say, warn
 
 app = typer.Typer()
 
@@ -60,11 +60,7 @@ def epochs(
         interval=interval,
     )
     doc = answer.to_json()
-    if as_json:
-        emit_json(doc)
-        return
-    print_answer(f"{answer.title} ({interval:.0%} intervals; {doc['source']})", doc)
-    warn(doc["warnings"])
+    emit_answer(doc, f"{answer.title} ({interval:.0%} intervals; {doc['source']})", as_json=as_json)
 
 
 @app.command("best-pool")

@@ -203,6 +203,15 @@ def print_answer(title: str, doc: Mapping[str, Any]) -> None:
             print_answer(f"{title}: {key}", value)
 
 
+def emit_answer(doc: Mapping[str, Any], title: str, *, as_json: bool) -> None:
+    """An answer as one JSON object (``--json``), or as tables with its warnings on stderr."""
+    if as_json:
+        emit_json(doc)
+        return
+    print_answer(title, doc)
+    warn(doc.get("warnings", []))
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.5g}"

@@ -25,7 +25,7 @@ from .options import (
     parse_assignments,
     read_files,
 )
-from .output import command, emit_json, print_answer, print_rows, progress_bar, say, warn
+from .output import command, emit_answer, emit_json, print_rows, progress_bar, say, warn
 
 app = typer.Typer()
 
@@ -101,11 +101,7 @@ def plan(
         sweep_fit=sweep_fit, seq_len=seq_len,
     )  # fmt: skip
     doc = result.to_json()
-    if as_json:
-        emit_json(doc)
-        return
-    print_answer(f"plan from {doc['law']} fit ({interval:.0%} intervals)", doc)
-    warn(doc.get("warnings", []))
+    emit_answer(doc, f"plan from {doc['law']} fit ({interval:.0%} intervals)", as_json=as_json)
 
 
 @app.command()

@@ -12,7 +12,7 @@ import typer
 
 from ..errors import InputError
 from .options import FlopsModelOpt, IntervalOpt, JsonOpt, RunFilesArg, read_files
-from .output import check_output, command, emit_json, print_answer, print_rows, say, warn
+from .output import check_output, command, emit_answer, emit_json, print_rows, say
 
 app = typer.Typer()
 
@@ -260,8 +260,4 @@ def plan_precision(
             *fits, size(params, "params"), bits, target_loss=target_loss, interval=interval
         )
     doc = answer.to_json()
-    if as_json:
-        emit_json(doc)
-        return
-    print_answer(f"{answer.title} ({interval:.0%} intervals)", doc)
-    warn(doc["warnings"])
+    emit_answer(doc, f"{answer.title} ({interval:.0%} intervals)", as_json=as_json)

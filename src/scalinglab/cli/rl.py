@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .options import BootOpt, FitArg, IntervalOpt, JsonOpt, RunFilesArg, SeedOpt, WhereOpt, YOpt
-from .output import command, emit_json, print_answer, print_rows, say, warn
+from .output import command, emit_answer, emit_json, print_rows, say, warn
 
 app = typer.Typer()
 
@@ -30,11 +30,7 @@ def rl_asymptote_command(
 
     answer = rl_asymptote(FitResult.from_json(fit_file), fraction=fraction, interval=interval)
     doc = answer.to_json()
-    if as_json:
-        emit_json(doc)
-        return
-    print_answer(f"{answer.title} ({interval:.0%} intervals)", doc)
-    warn(doc["warnings"])
+    emit_answer(doc, f"{answer.title} ({interval:.0%} intervals)", as_json=as_json)
 
 
 @app.command("rl-compare")

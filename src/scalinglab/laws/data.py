@@ -28,9 +28,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .base import Law
+from .pretraining import with_unique_tokens
 
 # -- Goyal et al. 2024: utility decaying with repetition --------------------------------------
 
@@ -48,16 +48,6 @@ def _repetition_sum(repetitions: int = MAX_REPETITIONS) -> str:
         f"2**(-{k}/tau)*log(minimum(maximum({passes}, {k}), {k + 1})/{k})"
         for k in range(1, repetitions + 1)
     )
-
-
-def _with_pool_size(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs without a ``unique_tokens`` column saw each sample once (the pool is what they saw)."""
-    if "unique_tokens" not in df.columns:
-        df = df.copy()
-        df["unique_tokens"] = df["tokens"]
-    else:
-        df["unique_tokens"] = df["unique_tokens"].fillna(df["tokens"])
-    return df
 
 
 #: Samples are counted in units of 1e5, as the released code does (``normalizer=100_000``).
@@ -94,7 +84,7 @@ DATA_FILTERING = Law.from_formula(
         f"every tau repetitions (half-life; up to {MAX_REPETITIONS} repetitions counted). "
         "Question: the best pool at a compute budget (scalinglab best-pool)."
     ),
-    prepare=_with_pool_size,
+    prepare=with_unique_tokens,  # runs without the column saw each sample once
 )
 
 

@@ -206,14 +206,19 @@ DATA_CONSTRAINED = Law.from_formula(
         "with half-lives R_D*, R_N* (published 15.4, 5.3; fix them unless the runs repeat data)."
     ),
     published={"RD_star": 15.4, "RN_star": 5.3},
-    prepare=lambda df: _with_unique_tokens(df),
+    prepare=lambda df: with_unique_tokens(df),
 )
 
 
-def _with_unique_tokens(df: pd.DataFrame) -> pd.DataFrame:
-    """Runs without a ``unique_tokens`` column saw every token once."""
+def with_unique_tokens(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``unique_tokens`` column: runs without one saw every token once.
+
+    Example:
+        >>> with_unique_tokens(pd.DataFrame({"tokens": [1e9]}))["unique_tokens"].tolist()
+        [1000000000.0]
+    """
+    df = df.copy()  # the caller's frame is not edited
     if "unique_tokens" not in df.columns:
-        df = df.copy()
         df["unique_tokens"] = df["tokens"]
     else:
         df["unique_tokens"] = df["unique_tokens"].fillna(df["tokens"])

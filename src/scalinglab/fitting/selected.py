@@ -101,11 +101,12 @@ class Selection:
         if not self.candidates:
             return []
         at = ", ".join(f"{k}={v:.3g}" for k, v in self.probe.items())
+        width = max(24, len(at) + 3)  # the probe's column is as wide as its header
         lines = [
             f"selection  cross-extrapolation over {len(self.holdouts)} nested holdouts "
             f"({', '.join(self.holdouts) or 'none'}); score: worst holdout's log-error RMS "
             "per decade past the data",
-            f"{'candidate':<34}{'weight':>8}{'score':>9}{'nested err':>12}{'at ' + at:>26}",
+            f"{'candidate':<34}{'weight':>8}{'score':>9}{'nested err':>12}  {'at ' + at:>{width}}",
         ]
         for c in sorted(self.candidates, key=lambda c: (c.excluded is not None, -c.weight)):
             if c.excluded is not None:
@@ -113,7 +114,7 @@ class Selection:
                 continue
             lines.append(
                 f"{c.label:<34}{c.weight:>8.2f}{_fmt(c.score, '.3f'):>9}"
-                f"{_fmt(c.nested_error, '.2%'):>12}{_fmt(c.prediction, '.4g'):>26}"
+                f"{_fmt(c.nested_error, '.2%'):>12}  {_fmt(c.prediction, '.4g'):>{width}}"
             )
         best, second = self.ranked[:1], self.runner_up
         if best and second is not None and second.score and best[0].score:

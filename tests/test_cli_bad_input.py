@@ -16,7 +16,8 @@ CASES = {
     "missing column": (
         "family,run_id,metric,value\nf,a,loss,3\n",
         [],
-        "missing size columns: need at least one of params, tokens, flops; "
+        "missing size columns: need at least one of params, tokens, flops (a law in another "
+        "column, such as scalerl:gpu_hours, still needs one: add a constant params column); "
         "columns found: family, run_id, metric, value",
     ),
     "non-numeric size": (

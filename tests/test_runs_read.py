@@ -256,8 +256,9 @@ def test_empty_metric_is_refused(write_file):
 
 def test_a_table_without_size_columns_lists_columns_found(write_file):
     assert error_of(write_file("run,metric,value\nx,loss,5\n")) == (
-        "runs.csv: missing size columns: need at least one of params, tokens, flops; "
-        "columns found: run, metric, value"
+        "runs.csv: missing size columns: need at least one of params, tokens, flops (a law in "
+        "another column, such as scalerl:gpu_hours, still needs one: add a constant params "
+        "column); columns found: run, metric, value"
     )
 
 

@@ -191,7 +191,9 @@ def _check_columns(frame: pd.DataFrame, file: str, y) -> None:
     found = ", ".join(frame.columns)
     if not any(c in frame.columns for c in SIZES):
         raise InputError(
-            f"missing size columns: need at least one of params, tokens, flops; columns found: {found}",
+            "missing size columns: need at least one of params, tokens, flops (a law in another "
+            "column, such as scalerl:gpu_hours, still needs one: add a constant params column); "
+            f"columns found: {found}",
             file=file,
         )
     if y is None:

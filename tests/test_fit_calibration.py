@@ -74,6 +74,20 @@ def test_extrapolating_in_tokens_alone_widens_the_interval_too(calibrated):
     assert width(inside) < 0.5 * width(overtrained)
 
 
+def test_a_law_of_another_variable_widens_along_it():
+    # An RL reward-compute curve (scalerl:gpu_hours): its only variable is no size, and its
+    # interval a decade past the data must widen as a size's would.
+    design = pd.DataFrame({"gpu_hours": np.geomspace(500, 25_000, 60), "params": 8e9})
+    truth = {"R0": 0.4, "gain": 0.21, "C_mid": 1e4, "B": 2.0}
+    fit = sl.fit(simulate("scalerl:gpu_hours", truth, design, noise=0.005, seed=0),
+                 "scalerl:gpu_hours", bootstrap=30)  # fmt: skip
+    assert fit.decades_beyond({"gpu_hours": [1e4, 2.5e5, 2.5e6]}) == pytest.approx([0, 1, 2])
+    wide = fit.predict({"gpu_hours": [2.5e4, 2.5e6]})
+    log_width = np.log(wide["pred_hi"] / wide["pred_lo"]).to_numpy()
+    assert log_width[1] >= 2 * 1.645 * np.sqrt(fit.extrapolation.variance(2.0)) * 0.99
+    assert log_width[1] > 2 * log_width[0]
+
+
 def test_prediction_intervals_cover_what_the_bootstrap_misses(drifting_runs):
     bt = backtest(drifting_runs, "chinchilla", holdout="largest:2", bootstrap=100, calibrate=True)
     law_only = bt.fit.predict(bt.points[["params", "tokens"]])

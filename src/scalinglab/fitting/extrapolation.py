@@ -6,9 +6,10 @@ data. :class:`ExtrapolationError` models the whole error: ``ln(predicted / actua
 ``d`` decades past the data is normal with variance ``factor * (base + per_decade * d**2)``.
 
 The distance ``d`` is measured in decades along every size axis the data have — parameters,
-tokens and compute (``flops``, or 6ND) — and the largest counts: a run twice the largest model
-but trained 20x longer is 1.3 decades out in compute even though it is 0.3 decades out in
-parameters (:func:`decades_beyond`).
+tokens and compute (``flops``, or 6ND) — and along every other positive variable of the law
+(GPU-hours of an RL curve, steps of a learning curve, samples of a coverage law), and the
+largest counts: a run twice the largest model but trained 20x longer is 1.3 decades out in
+compute even though it is 0.3 decades out in parameters (:func:`decades_beyond`).
 
 Where the numbers come from (``source``): ``base`` and ``per_decade`` from the nested
 extrapolations of real studies shipped with the package (``"prior"``, :func:`prior`); the
@@ -42,15 +43,19 @@ PRIOR_FILE = Path(__file__).with_name("extrapolation_prior.json")
 def decades_beyond(points: Mapping[str, Any], largest: Mapping[str, float]) -> np.ndarray:
     """How far past the data each point lies, in decades (0 inside the data).
 
-    ``largest`` maps size axes to their largest value in the data; compute is taken as 6ND
-    where the points or the data give params and tokens but no flops.
+    ``largest`` maps axes (sizes, and any other positive variable of a law) to their largest
+    value in the data; compute is taken as 6ND where the points or the data give params and
+    tokens but no flops. An axis whose largest value is not positive measures nothing.
 
     Example:
         >>> largest = {"params": 1e9, "tokens": 2e10, "flops": 1.2e20}
         >>> decades_beyond({"params": [5e8, 2e9], "tokens": [2e10, 2.8e11]}, largest).round(2)
         array([0.  , 1.45])
     """
-    columns = {c: np.asarray(points[c], dtype=float) for c in SIZE_COLUMNS if c in points}
+    columns = {c: np.asarray(points[c], dtype=float) for c in largest if c in points}
+    for c in SIZE_COLUMNS:  # sizes the points give beyond those of ``largest`` (6ND below)
+        if c in points and c not in columns:
+            columns[c] = np.asarray(points[c], dtype=float)
     if "flops" not in columns and {"params", "tokens"} <= set(columns):
         columns["flops"] = 6.0 * columns["params"] * columns["tokens"]
     shape = np.broadcast_shapes(*(v.shape for v in columns.values())) if columns else (1,)
@@ -111,7 +116,8 @@ class ExtrapolationError:
         edge, decade = math.sqrt(self.variance(0.0)), math.sqrt(self.variance(1.0))
         return (
             f"prediction intervals: log-error SD {edge:.3g} at the edge of the data, {decade:.3g} "
-            f"one decade past it (params, tokens or compute), from {where}"
+            "one decade past it (in params, tokens, compute or another variable of the law), "
+            f"from {where}"
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -144,9 +144,9 @@ class FitResult(Answer):
         adds the scatter of single runs around the law (robust SD of the log residuals; where
         replicate noise is known, the law's misfit plus the noise at the point's compute), the
         error of the law itself growing with the distance past the data
-        (:attr:`extrapolation`, in decades of params, tokens or compute) and, for a law chosen
-        by cross-extrapolation, the disagreement between the laws it combines; ``decades``:
-        that distance.
+        (:attr:`extrapolation`, in decades of params, tokens, compute or another positive
+        variable of the law) and, for a law chosen by cross-extrapolation, the disagreement
+        between the laws it combines; ``decades``: that distance.
         ``at`` maps variables to numbers or arrays (human sizes like ``"70B"`` accepted).
         """
         points = prediction_points(at, self.law.variables)
@@ -198,9 +198,11 @@ class FitResult(Answer):
         return out
 
     def decades_beyond(self, points: Mapping[str, Any] | pd.DataFrame) -> np.ndarray:
-        """How far past the fitted data each point lies, in decades of params, tokens or
-        compute (whichever is largest; 0 inside the data)."""
-        largest = {c: hi for c, (_, hi) in self.data_range.items() if c in SIZE_COLUMNS}
+        """How far past the fitted data each point lies, in decades of params, tokens,
+        compute or another positive variable of the law (whichever is largest; 0 inside the
+        data)."""
+        axes = {*SIZE_COLUMNS, *self.law.variables}
+        largest = {c: hi for c, (_, hi) in self.data_range.items() if c in axes}
         frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(
             {k: np.atleast_1d(v) for k, v in points.items()}
         )  # fmt: skip

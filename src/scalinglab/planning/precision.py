@@ -42,6 +42,7 @@ from .replicates import (
     ParameterSets,
     bisect_increasing,
     check_level,
+    failed_replicates_warning,
     minimize_1d,
     parameter_sets,
     require_params_tokens,
@@ -205,11 +206,9 @@ def precision_tokens(
         interval=level,
         warnings=_warnings(loss_fit, qid_fit, n, float(d[0]), bits),
     )
-    if served.size > 1 and not interior[1:].all():
-        answer.warnings.append(
-            f"in {np.mean(~interior[1:]):.0%} of bootstrap replicates the served loss has no "
-            "minimum in the tokens; intervals are over the others"
-        )
+    answer.warnings += failed_replicates_warning(
+        interior, "the served loss has no minimum in the tokens"
+    )
     if target_loss is not None:
         _add_target(answer, along, x, best, positive(target_loss, "target_loss"), (lo, hi))
     return answer
@@ -247,11 +246,9 @@ def _add_target(
     answer.tokens_past_target = Quantity.of(np.where(ok, past, np.nan), answer.interval)
     if len(x) > 1:
         answer.p_reachable = float(np.mean(ok[1:]))
-        if answer.p_reachable < 1:
-            answer.warnings.append(
-                f"in {1 - answer.p_reachable:.0%} of bootstrap replicates the target is out of "
-                "reach at this precision; intervals are over the others"
-            )
+        answer.warnings += failed_replicates_warning(
+            ok, "the target is out of reach at this precision"
+        )
 
 
 @dataclass
@@ -336,11 +333,9 @@ def precision_allocation(
     path = optimal_path(served.loss, [flops], model)
     n_fp, d_fp = path.params[:, 0], path.tokens[:, 0]
     warnings = _warnings(loss_fit, qid_fit, float(n[0]), float(d[0]), bits)
-    if served.size > 1 and not interior[1:].all():
-        warnings.append(
-            f"in {np.mean(~interior[1:]):.0%} of bootstrap replicates the served loss has no "
-            "minimum along the budget; intervals are over the others"
-        )
+    warnings += failed_replicates_warning(
+        interior, "the served loss has no minimum along the budget"
+    )
     return PrecisionAllocation(
         flops=flops,
         bits=bits,

@@ -69,6 +69,22 @@ def interval(values: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def failed_replicates_warning(ok: np.ndarray, what: str) -> list[str]:
+    """The warning for replicates without an answer (row 0, the estimate, left out).
+
+    ``ok`` says per row whether it has one; ``what`` says what the others lack. Nothing when
+    there are no replicates or all of them answer.
+
+    Example:
+        >>> failed_replicates_warning(np.array([True, True, False, True, True]), "no minimum")
+        ['in 25% of bootstrap replicates no minimum; intervals are over the others']
+    """
+    failed = ~np.asarray(ok, dtype=bool).reshape(-1)[1:]
+    if not failed.any():
+        return []
+    return [f"in {failed.mean():.0%} of bootstrap replicates {what}; intervals are over the others"]
+
+
 def check_level(level: float) -> float:
     if not 0 < level < 1:
         raise InputError(f"interval must be between 0 and 1, got {level:g}")

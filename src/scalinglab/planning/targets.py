@@ -26,6 +26,7 @@ from .replicates import (
     ParameterSets,
     bisect_increasing,
     check_level,
+    failed_replicates_warning,
     minimize_1d,
     parameter_sets,
     require_params_tokens,
@@ -222,12 +223,7 @@ def models_for_target(
     d_big = model.tokens_for(n_big, flops)
     d_small = model.tokens_for(n_small, flops)
     probability = float(np.mean(ok[1:])) if sets.n_replicates else math.nan
-    warnings = []
-    if sets.n_replicates and probability < 1:
-        warnings.append(
-            f"in {1 - probability:.0%} of bootstrap replicates this budget does not reach the target; "
-            "intervals are over the others"
-        )
+    warnings = failed_replicates_warning(ok, "this budget does not reach the target")
     return ModelsForTarget(
         flops=flops,
         target=target,

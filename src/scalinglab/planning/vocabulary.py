@@ -37,7 +37,13 @@ from ..errors import InputError, positive
 from ..fitting.result import FitResult
 from ..laws.vocabulary import VOCABULARY, approach1_flops, approach1_params, paper_width
 from .allocation import Quantity
-from .replicates import ParameterSets, check_level, minimize_1d, parameter_sets
+from .replicates import (
+    ParameterSets,
+    check_level,
+    failed_replicates_warning,
+    minimize_1d,
+    parameter_sets,
+)
 
 #: Vocabularies searched: from 256 entries (bytes) to 1e8, fewer when the budget runs short.
 VOCAB_RANGE = (256.0, 1e8)
@@ -197,11 +203,7 @@ def optimal_vocabulary(
     if vocab is not None:
         answer.current_vocab = vocab
         answer.current_loss_u = Quantity.of(loss_u(np.array([vocab]))[:, 0], level)
-    if sets.size > 1 and not interior[1:].all():
-        answer.warnings.append(
-            f"in {np.mean(~interior[1:]):.0%} of bootstrap replicates L_u has no minimum in the "
-            "vocabulary; intervals are over the others"
-        )
+    answer.warnings += failed_replicates_warning(interior, "L_u has no minimum in the vocabulary")
     if isinstance(fit, FitResult):
         import pandas as pd
 

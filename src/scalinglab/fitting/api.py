@@ -15,7 +15,7 @@ from .estimate import Progress, estimate
 from .extrapolation import prior
 from .options import FitOptions
 from .result import FitResult
-from .selection import candidates_for, is_candidate_list, select_law
+from .selection import AUTO_AXES, candidates_for, is_candidate_list, select_law
 
 __all__ = ["FitOptions", "Progress", "fit", "observations_for", "select"]
 
@@ -61,7 +61,8 @@ def fit(
                 "`fix` and `bound` name one law's parameters: give one law, not a choice of laws"
             )
         variables = table.variables()
-        constant = [v for v in variables if table.df[v].nunique() <= 1]
+        # only the axes auto chooses by: a wide table's other columns need no pass over them
+        constant = [v for v in AUTO_AXES if v in variables and table.df[v].nunique() <= 1]
         candidates = candidates_for(law, variables, constant)
         result = select_law(table, candidates, opts, progress=progress)
     else:

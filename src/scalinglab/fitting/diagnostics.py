@@ -86,6 +86,14 @@ def unseen_directions(problem: Problem, u_hat: np.ndarray) -> tuple[float, np.nd
     return float(ratio[-1]), vt[ratio < RANK_TOLERANCE]
 
 
+#: What collinearity_warnings says, and the advice unidentified() strips from it.
+_NOT_IDENTIFIED = "are not identified by these runs"
+_ADVICE = (
+    ": the data cannot tell them apart, so their values come from the starting point; add runs "
+    "that vary what they depend on, or fix some of them"
+)
+
+
 def collinearity_warnings(problem: Problem, u_hat: np.ndarray) -> list[str]:
     """Parameters the runs cannot tell apart, whatever the noise: the runs vary nothing that
     separates them (all one model size for a law with a size term, say), so their values are
@@ -97,11 +105,15 @@ def collinearity_warnings(problem: Problem, u_hat: np.ndarray) -> list[str]:
     names = [p.name for p, w in zip(problem.space.free, share, strict=True) if w > 0.3]
     constant = [v for v in problem.law.variables if np.ptp(problem.data[v]) == 0]
     why = f" (every point has the same {', '.join(constant)})" if constant else ""
-    return [
-        f"parameters {', '.join(names)} are not identified by these runs{why}: the data "
-        "cannot tell them apart, so their values come from the starting point; add runs that "
-        "vary what they depend on, or fix some of them"
-    ]
+    return [f"parameters {', '.join(names)} {_NOT_IDENTIFIED}{why}{_ADVICE}"]
+
+
+def unidentified(warnings: list[str]) -> str | None:
+    """What :func:`collinearity_warnings` said of a fit (its ``warnings``), without the advice:
+    ``"parameters beta, E, B are not identified by these runs (every point has the same
+    tokens)"``; None when it said nothing."""
+    said = next((w for w in warnings if _NOT_IDENTIFIED in w), None)
+    return None if said is None else said.removesuffix(_ADVICE)
 
 
 def identification_warnings(

@@ -129,6 +129,10 @@ def is_candidate_list(law: str | Law) -> bool:
     return isinstance(law, str) and (law.strip() == "auto" or bool(_split_top_level(law)[1:]))
 
 
+#: The columns ``auto`` chooses its candidates by, in order of preference for one-variable data.
+AUTO_AXES = ("flops", "params", "tokens", "step")
+
+
 def candidates_for(
     spec: str, variables: Sequence[str], constant: Sequence[str] = ()
 ) -> list[Candidate]:
@@ -144,7 +148,7 @@ def candidates_for(
         if {"params", "tokens"} <= set(varying):
             texts = list(DEFAULT_CANDIDATES_ND)
         else:
-            x = next((v for v in ("flops", "params", "tokens", "step") if v in varying), None)
+            x = next((v for v in AUTO_AXES if v in varying), None)
             if x is None:
                 raise InputError(
                     "law 'auto' needs params and tokens, or one of flops, params, tokens, step; "
@@ -282,9 +286,9 @@ def _unidentified(fit: FitResult) -> str | None:
             f"too few points: {fit.n_points} for {free} free parameters "
             f"(needs {POINTS_PER_PARAMETER * free})"
         )
-    unseen = [w for w in fit.warnings if "are not identified by these runs" in w]
-    if unseen:  # diagnostics.collinearity_warnings: the runs cannot tell some parameters apart
-        return unseen[0].split(": the data cannot")[0]
+    unseen = diagnostics.unidentified(fit.warnings)  # parameters the runs cannot tell apart
+    if unseen:
+        return unseen
     if fit.samples is not None and len(fit.samples):
         probe = _probe(fit)
         pred = fit.predict(probe)

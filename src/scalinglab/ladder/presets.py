@@ -57,10 +57,8 @@ tokens = 1.2e6
 schedules = ["cosine", "wsd", "constant"]
 """
 
-GPU_LADDER = """\
-name = "gpu-ladder"
-description = "Bundled demo ladder: 6 sizes (0.44M-14.2M non-embedding params, 32x) x 3 budgets."
-
+#: The bundled GPU ladder's model, training and corpus, shared by its presets.
+_GPU_MODEL = """\
 [model]
 seq_len = 512
 positions = "rope"
@@ -74,9 +72,8 @@ sizes = [
   {d_model = 384, n_layers = 8},
 ]
 
-[budget]
-tokens = [5.0e7, 1.0e8, 2.0e8]  # 1525, 3051, 6103 steps of 64 x 512 tokens
-
+"""
+_GPU_TRAIN = """\
 [train]
 batch_size = 64
 lr = "24.4 * params**-0.575"  # fitted by `lr-sweep` on the 50M-token sweep (lr-sweep-50m/)
@@ -95,47 +92,38 @@ compile = "yes"
 source = "python"
 val_fraction = 0.01
 
+"""
+
+GPU_LADDER = (
+    """\
+name = "gpu-ladder"
+description = "Bundled demo ladder: 6 sizes (0.44M-14.2M non-embedding params, 32x) x 3 budgets."
+
+"""
+    + _GPU_MODEL
+    + """\
+[budget]
+tokens = [5.0e7, 1.0e8, 2.0e8]  # 1525, 3051, 6103 steps of 64 x 512 tokens
+
+"""
+    + _GPU_TRAIN
+    + """\
 [[schedule_variants]]
 size = {d_model = 192, n_layers = 4}
 tokens = 1.0e8
 schedules = ["cosine", "wsd", "constant"]
 """
+)
 
-GPU_LADDER_REPLICATES = """\
+GPU_LADDER_REPLICATES = (
+    """\
 name = "gpu-ladder"
 description = "Replicates of the bundled ladder: seeds 1-3 of three sizes at 50M and 100M tokens, and two seeds of the smallest with one order of batches."
 
-[model]
-seq_len = 512
-positions = "rope"
-tied_embeddings = true
-sizes = [
-  {d_model = 96, n_layers = 4},
-  {d_model = 128, n_layers = 4},
-  {d_model = 192, n_layers = 4},
-  {d_model = 256, n_layers = 5},
-  {d_model = 320, n_layers = 6},
-  {d_model = 384, n_layers = 8},
-]
-
-[train]
-batch_size = 64
-lr = "24.4 * params**-0.575"  # fitted by `lr-sweep` on the 50M-token sweep (lr-sweep-50m/)
-schedule = "cosine"
-warmup = 0.05
-min_lr_ratio = 0.1
-seeds = [0]
-eval_every = 250
-eval_tokens = 131072
-final_eval_tokens = 4194304
-log_every = 8
-ckpt_every = 1000
-compile = "yes"
-
-[corpus]
-source = "python"
-val_fraction = 0.01
-
+"""
+    + _GPU_MODEL
+    + _GPU_TRAIN
+    + """\
 [[replicates]]  # seeds 1-3 of a small, a middle and a large size (issue 17)
 sizes = [{d_model = 96, n_layers = 4}, {d_model = 192, n_layers = 4}, {d_model = 320, n_layers = 6}]
 tokens = [5.0e7, 1.0e8]
@@ -151,6 +139,7 @@ data_seed = 0
 metrics = ["probes"]
 at = [0.25, 0.5, 0.75, 1.0]
 """
+)
 
 PRESETS = {
     "cpu-tiny": CPU_TINY,

@@ -318,6 +318,15 @@ def train_run(
     status, reason = "done", ""
 
     measure_at = set(cfg.evaluation_steps) if (cfg.evaluate or cfg.keep_weights) else set()
+
+    def settle(step: int) -> str:
+        """Wait for the device: losses read back, time lapped; why the run diverged, or ""."""
+        problem = losses.read_back(rows)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        clock.lap(step)
+        return problem
+
     model.train()
     for step in range(start + 1, steps + 1):
         lr = float(lr_by_step[step - 1])
@@ -336,10 +345,7 @@ def train_run(
         is_eval = step % cfg.eval_every == 0 or step == steps
         is_ckpt = step % cfg.ckpt_every == 0
         if is_eval or is_ckpt or step % read_back_every == 0:  # the loop's only waits
-            problem = losses.read_back(rows)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            clock.lap(step)
+            problem = settle(step)
             if problem:
                 status, reason = "diverged", problem
                 break
@@ -358,10 +364,7 @@ def train_run(
                 save_checkpoint(ckpt_file, model, opt, step, rows, elapsed_s)
             clock.restart(step)
         if step in measure_at:  # after the step's own bookkeeping; timed apart from training
-            problem = losses.read_back(rows)
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            clock.lap(step)
+            problem = settle(step)
             if problem:
                 status, reason = "diverged", problem
                 break
